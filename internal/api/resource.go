@@ -1,0 +1,84 @@
+package api
+
+import (
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Subresource names the API server knows how to serve.
+const (
+	SubStatus   = "status"
+	SubScale    = "scale"
+	SubBinding  = "binding"
+	SubEviction = "eviction"
+)
+
+// Resource describes one served group/version/resource: its Go types and
+// the behaviour the API server applies to it. A Resource is immutable once
+// the registry is built; the API server only reads it.
+type Resource struct {
+	// GVR is the group, version and plural resource name as it appears in URLs.
+	GVR schema.GroupVersionResource
+	// Kind is the object kind, e.g. "Deployment"; its list kind is Kind+"List".
+	Kind string
+	// Namespaced reports whether objects live in a namespace.
+	Namespaced bool
+	// ShortNames and Categories are published in discovery (kubectl uses them).
+	ShortNames []string
+	Categories []string
+	// Subresources served under /<name>/<sub>, e.g. SubStatus, SubScale.
+	Subresources []string
+	// StorageResource, when set, names another resource whose storage this one
+	// shares (autoscaling/v1 HPAs share autoscaling/v2 storage). Empty: own storage.
+	StorageResource *schema.GroupVersionResource
+	// Generation reports whether metadata.generation is maintained (set to 1
+	// on create, bumped on every change outside metadata and status).
+	Generation bool
+
+	// New and NewList return empty typed objects.
+	New     func() runtime.Object
+	NewList func() runtime.Object
+
+	// Strategy hooks; any may be nil. Objects passed are the typed objects
+	// returned by New. Hooks never do I/O.
+	//
+	// Default fills defaults in place, as Kubernetes' defaulting functions do.
+	Default func(obj runtime.Object)
+	// Validate checks a new object; ValidateUpdate checks an update against
+	// the stored object (immutable fields). Paths are relative to the object
+	// root, e.g. field.NewPath("spec", "replicas"). Object metadata (name,
+	// namespace, labels, annotations) is validated by the API server itself.
+	Validate       func(obj runtime.Object) field.ErrorList
+	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
+	// Fields returns the field-selector fields of an object beyond
+	// metadata.name and metadata.namespace (e.g. "spec.nodeName", "status.phase").
+	Fields func(obj runtime.Object) fields.Set
+	// Table renders rows for server-side `kubectl get` output. Nil: the
+	// default NAME / AGE table.
+	Table *TableConvertor
+}
+
+// HasSubresource reports whether sub is served for r.
+func (r *Resource) HasSubresource(sub string) bool {
+	for _, s := range r.Subresources {
+		if s == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// GroupVersionKind returns the kind of r's objects.
+func (r *Resource) GroupVersionKind() schema.GroupVersionKind {
+	return r.GVR.GroupVersion().WithKind(r.Kind)
+}
+
+// StorageGVR returns the resource whose storage holds r's objects.
+func (r *Resource) StorageGVR() schema.GroupVersionResource {
+	if r.StorageResource != nil {
+		return *r.StorageResource
+	}
+	return r.GVR
+}
