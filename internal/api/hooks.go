@@ -1,9 +1,9 @@
 package api
 
-// attach fills r's strategy hooks (defaulting, validation, field selectors,
-// tables) from the per-group tables in this package.
+// attach fills r's strategy hooks. Defaulting and validation live in the
+// defaults_*.go and validation_*.go files; field selectors and tables in
+// fields_*.go and table_*.go. A nil hook means "nothing to do".
 func attach(r *Resource) {
-	// Hooks are attached by the defaulting, validation, fields and table
-	// files of this package as they are written; a nil hook means "none".
-	_ = r
+	attachStrategy(r)
+	attachPresentation(r)
 }

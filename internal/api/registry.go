@@ -109,9 +109,9 @@ func res[T any, PT interface {
 }
 
 func short(names ...string) func(*Resource) { return func(r *Resource) { r.ShortNames = names } }
-func inAll(r *Resource)                        { r.Categories = []string{"all"} }
-func withGeneration(r *Resource)               { r.Generation = true }
-func subs(s ...string) func(*Resource)         { return func(r *Resource) { r.Subresources = s } }
+func inAll(r *Resource)                     { r.Categories = []string{"all"} }
+func withGeneration(r *Resource)            { r.Generation = true }
+func subs(s ...string) func(*Resource)      { return func(r *Resource) { r.Subresources = s } }
 func storedAs(g schema.GroupVersionResource) func(*Resource) {
 	return func(r *Resource) { r.StorageResource = &g }
 }

