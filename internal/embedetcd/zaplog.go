@@ -26,7 +26,7 @@ func newZapLogger(log *slog.Logger, min slog.Level, closing *atomic.Bool) *zap.L
 // debug. Log lines carry no error values to match on, so this is the one
 // place that matches etcd's message text.
 var expected = map[string]bool{
-	"Running http and grpc server on single port. This is not recommended for production.": true,
+	"Running http and grpc server on single port. This is not recommended for production.":                                                                          true,
 	"it isn't recommended to use default name, please set a value for --name. Note that etcd might run into issue when multiple members have the same default name": true,
 	"simple token is not cryptographically signed": true,
 }
