@@ -17,7 +17,9 @@ type Config struct {
 	Name string
 	// ClientURL, when set (e.g. "http://127.0.0.1:2379"), also serves the
 	// etcd client API there, for external clients and tools. Port 0 picks a
-	// free port; ClientEndpoints reports the bound address. Empty: no TCP
+	// free port; ClientEndpoints reports the bound address (the member
+	// still advertises port 0, so clients must not discover endpoints
+	// through the cluster's member list). Empty: no TCP
 	// client listener is opened, and the in-process client Start returns is
 	// the only way in.
 	ClientURL string

@@ -8,7 +8,8 @@
 // *slog.Logger at warn level and above.
 //
 // Concurrency: all methods are safe for concurrent use; Start may be called
-// once, Close any number of times. The client returned by Start is safe for
+// once, Close any number of times (a Close during Start waits for Start,
+// which is bounded by its context). The client returned by Start is safe for
 // concurrent use and is closed by Close.
 //
 //	e := embedetcd.New(embedetcd.Config{DataDir: dir}, log)
