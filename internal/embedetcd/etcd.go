@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
+	"go.etcd.io/etcd/client/pkg/v3/fileutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
@@ -25,6 +28,7 @@ type Etcd struct {
 	closing atomic.Bool // demotes etcd's shutdown noise in its log
 
 	mu     sync.Mutex
+	lock   *fileutil.LockedFile // held on DataDir/lockFile while running
 	srv    *embed.Etcd
 	client *clientv3.Client
 	closed bool
@@ -54,30 +58,36 @@ func (e *Etcd) Start(ctx context.Context) (*clientv3.Client, error) {
 	case e.cfg.DataDir == "":
 		return nil, errors.New("embedetcd: Config.DataDir is required")
 	}
+	e.closing.Store(false)
 	ec, err := e.embedConfig()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := lockDataDir(e.cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	srv, err := embed.StartEtcd(ec)
 	if err != nil {
+		lock.Close()
 		return nil, fmt.Errorf("embedetcd: start member %q in %s: %w", e.cfg.Name, e.cfg.DataDir, err)
+	}
+	fail := func(err error) (*clientv3.Client, error) {
+		e.closing.Store(true)
+		srv.Close()
+		lock.Close()
+		return nil, err
 	}
 	select {
 	case <-srv.Server.ReadyNotify():
 	case err := <-srv.Err():
-		e.closing.Store(true)
-		srv.Close()
-		return nil, fmt.Errorf("embedetcd: member %q failed while starting: %w", e.cfg.Name, err)
+		return fail(fmt.Errorf("embedetcd: member %q failed while starting: %w", e.cfg.Name, err))
 	case <-srv.Server.StopNotify():
-		e.closing.Store(true)
-		srv.Close()
-		return nil, fmt.Errorf("embedetcd: member %q stopped while starting", e.cfg.Name)
+		return fail(fmt.Errorf("embedetcd: member %q stopped while starting", e.cfg.Name))
 	case <-ctx.Done():
-		e.closing.Store(true)
-		srv.Close()
-		return nil, fmt.Errorf("embedetcd: waiting for member %q to be ready: %w", e.cfg.Name, ctx.Err())
+		return fail(fmt.Errorf("embedetcd: waiting for member %q to be ready: %w", e.cfg.Name, ctx.Err()))
 	}
-	e.srv = srv
+	e.srv, e.lock = srv, lock
 	e.client = v3client.New(srv.Server)
 	return e.client, nil
 }
@@ -165,4 +175,27 @@ func (e *Etcd) Close() {
 	if e.srv != nil {
 		e.srv.Close()
 	}
+	if e.lock != nil {
+		e.lock.Close()
+	}
+}
+
+// lockFile, in DataDir, is locked while a member runs there. etcd itself
+// would wait forever for its database lock if another member (in this
+// process or another) had the directory open.
+const lockFile = "gantry.lock"
+
+// lockDataDir creates dir if needed and takes its lock without waiting.
+func lockDataDir(dir string) (*fileutil.LockedFile, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedetcd: cannot access data directory: %w", err)
+	}
+	l, err := fileutil.TryLockFile(filepath.Join(dir, lockFile), os.O_WRONLY|os.O_CREATE, 0o600)
+	if errors.Is(err, fileutil.ErrLocked) {
+		return nil, fmt.Errorf("embedetcd: data directory %s is in use by another etcd member", dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: lock data directory: %w", err)
+	}
+	return l, nil
 }

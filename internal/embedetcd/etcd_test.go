@@ -155,6 +155,21 @@ func TestStartFailsOnUnusableDataDir(t *testing.T) {
 	}
 }
 
+func TestDataDirInUse(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	start(t, cfg, nil)
+	second := New(cfg, nil)
+	defer second.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err := second.Start(ctx)
+	if err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second Start on a data dir in use = %v, want an immediate error", err)
+	}
+	t.Logf("second Start: %v", err)
+}
+
 func TestStartRespectsContext(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
