@@ -16,6 +16,9 @@ import (
 	"github.com/gantry-dev/gantry/internal/storage/storagetest"
 )
 
+// Store offers compaction to the conformance suite.
+var _ storagetest.Compactor = (*Store)(nil)
+
 // tlog is a slog.Handler writing to testing.TB.Log.
 type tlog struct{ tb testing.TB }
 
