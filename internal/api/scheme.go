@@ -1,7 +1,9 @@
 package api
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/kubernetes/scheme"
 )
@@ -13,6 +15,12 @@ func NewScheme() *runtime.Scheme {
 	if err := scheme.AddToScheme(s); err != nil {
 		panic(err) // programming error: the built-in types always register
 	}
+	// meta.k8s.io/v1: Table, PartialObjectMetadata(List); and the option
+	// and Status types every group version shares.
+	if err := metav1.AddMetaToScheme(s); err != nil {
+		panic(err)
+	}
+	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
 	return s
 }
 

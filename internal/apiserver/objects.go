@@ -1,0 +1,157 @@
+package apiserver
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/gantry-dev/gantry/internal/api"
+	"github.com/gantry-dev/gantry/internal/storage"
+)
+
+// objectStore reads and writes typed objects of one resource. Objects are
+// stored as protobuf in their storage version, without resourceVersion;
+// the resourceVersion of a read object is the storage revision.
+type objectStore struct {
+	res   *api.Resource
+	store storage.Interface
+	codec runtime.Codec // storage encoding
+	gr    schema.GroupResource
+	base  string // key prefix "<group>/<resource>/"
+}
+
+func (s *Server) objectStore(res *api.Resource) *objectStore {
+	sg := res.StorageGVR()
+	group := sg.Group
+	if group == "" {
+		group = "core"
+	}
+	return &objectStore{
+		res:   res,
+		store: s.cfg.Storage,
+		codec: s.storageCodec(sg.GroupVersion()),
+		gr:    res.GVR.GroupResource(),
+		base:  group + "/" + sg.Resource + "/",
+	}
+}
+
+// key returns the storage key of one object.
+func (o *objectStore) key(namespace, name string) string {
+	if o.res.Namespaced {
+		return o.base + namespace + "/" + name
+	}
+	return o.base + name
+}
+
+// prefix returns the key prefix of a namespace's objects (all when ns is "").
+func (o *objectStore) prefix(namespace string) string {
+	if o.res.Namespaced && namespace != "" {
+		return o.base + namespace + "/"
+	}
+	return o.base
+}
+
+func (o *objectStore) decode(kv storage.KV) (runtime.Object, error) {
+	obj := o.res.New()
+	if _, _, err := o.codec.Decode(kv.Value, nil, obj); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
+	}
+	setRV(obj, kv.Revision)
+	return obj, nil
+}
+
+func (o *objectStore) encode(obj runtime.Object) ([]byte, error) {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	rv := m.GetResourceVersion()
+	m.SetResourceVersion("")
+	defer m.SetResourceVersion(rv)
+	return runtime.Encode(o.codec, obj)
+}
+
+func (o *objectStore) get(ctx context.Context, namespace, name string) (runtime.Object, error) {
+	kv, err := o.store.Get(ctx, o.key(namespace, name))
+	if err != nil {
+		return nil, storageError(err, o.gr, name)
+	}
+	return o.decode(kv)
+}
+
+func (o *objectStore) create(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
+	m, _ := meta.Accessor(obj)
+	data, err := o.encode(obj)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := o.store.Create(ctx, o.key(m.GetNamespace(), m.GetName()), data)
+	if err != nil {
+		return nil, storageError(err, o.gr, m.GetName())
+	}
+	setRV(obj, rev)
+	return obj, nil
+}
+
+// update writes obj if the stored revision is still expected.
+func (o *objectStore) update(ctx context.Context, obj runtime.Object, expected int64) (runtime.Object, error) {
+	m, _ := meta.Accessor(obj)
+	data, err := o.encode(obj)
+	if err != nil {
+		return nil, err
+	}
+	rev, err := o.store.Update(ctx, o.key(m.GetNamespace(), m.GetName()), data, expected)
+	if err != nil {
+		return nil, storageError(err, o.gr, m.GetName())
+	}
+	setRV(obj, rev)
+	return obj, nil
+}
+
+func (o *objectStore) delete(ctx context.Context, namespace, name string, expected int64) (runtime.Object, error) {
+	kv, err := o.store.Delete(ctx, o.key(namespace, name), expected)
+	if err != nil {
+		return nil, storageError(err, o.gr, name)
+	}
+	return o.decode(kv)
+}
+
+func setRV(obj runtime.Object, rev int64) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetResourceVersion(strconv.FormatInt(rev, 10))
+	}
+}
+
+func rvOf(obj runtime.Object) int64 {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		return 0
+	}
+	rv, _ := strconv.ParseInt(m.GetResourceVersion(), 10, 64)
+	return rv
+}
+
+// parseRV parses a client-given resourceVersion ("" is 0).
+func parseRV(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, badRequest("invalid resource version %q", s)
+	}
+	return v, nil
+}
+
+func objectMeta(obj runtime.Object) metav1.Object {
+	m, err := meta.Accessor(obj)
+	if err != nil {
+		panic(fmt.Sprintf("object %T has no metadata", obj)) // programming error: all served kinds have ObjectMeta
+	}
+	return m
+}

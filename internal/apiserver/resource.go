@@ -1,0 +1,77 @@
+package apiserver
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/gantry-dev/gantry/internal/api"
+)
+
+// request is one resource request, resolved against the registry.
+type request struct {
+	requestInfo
+	res   *api.Resource
+	store *objectStore
+}
+
+func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	res := s.cfg.Registry.Get(info.gv.WithResource(info.resource))
+	if res == nil || info.verb == "" {
+		s.writeError(w, r, notFound(r.URL.Path))
+		return
+	}
+	if !res.Namespaced && info.namespace != "" {
+		s.writeError(w, r, notFound(r.URL.Path))
+		return
+	}
+	req := &request{requestInfo: info, res: res, store: s.objectStore(res)}
+	if info.subresource != "" && !res.HasSubresource(info.subresource) && !(info.subresource == "finalize" && res.GVR.Resource == "namespaces") {
+		s.writeError(w, r, notFound(r.URL.Path))
+		return
+	}
+	var err error
+	switch info.verb {
+	case "get":
+		err = s.handleGet(w, r, req)
+	case "list":
+		err = s.handleList(w, r, req)
+	case "watch":
+		err = s.handleWatch(w, r, req)
+	case "create":
+		err = s.handleCreate(w, r, req)
+	case "update":
+		err = s.handleUpdate(w, r, req)
+	case "patch":
+		err = s.handlePatch(w, r, req)
+	case "delete":
+		err = s.handleDelete(w, r, req)
+	case "deletecollection":
+		err = s.handleDeleteCollection(w, r, req)
+	default:
+		err = apierrors.NewMethodNotSupported(res.GVR.GroupResource(), r.Method)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+	}
+}
+
+// readBody reads a request body up to the configured limit (413 beyond).
+func (s *Server) readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, badRequest("request body is required")
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxRequestBytes+1))
+	if err != nil {
+		return nil, badRequest("reading request body: %v", err)
+	}
+	if int64(len(data)) > s.cfg.MaxRequestBytes {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d", s.cfg.MaxRequestBytes))
+	}
+	return data, nil
+}
+
+func (req *request) groupResource() schema.GroupResource { return req.res.GVR.GroupResource() }

@@ -1,0 +1,153 @@
+package apiserver
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+
+	"github.com/gantry-dev/gantry/internal/api"
+	"github.com/gantry-dev/gantry/internal/auth"
+	"github.com/gantry-dev/gantry/internal/storage"
+)
+
+// Config is what the API server needs. Storage, Registry and Authenticator
+// are required.
+type Config struct {
+	Registry      *api.Registry
+	Storage       storage.Interface
+	Authenticator auth.Authenticator
+	// OpenAPI serves /openapi/v2 and /openapi/v3/...; nil: 404.
+	OpenAPI http.Handler
+	// TypeConverter enables server-side apply; nil: apply is refused (415).
+	TypeConverter managedfields.TypeConverter
+	// Services configures ClusterIP and NodePort allocation.
+	Services ServiceConfig
+	// MaxRequestBytes bounds request bodies (413 beyond); default 3 MiB.
+	MaxRequestBytes int64
+	// Ready reports whether /readyz should answer ok; nil: always ready.
+	Ready func() error
+	// BookmarkInterval is how often watches that allow bookmarks get one.
+	BookmarkInterval time.Duration
+	Logger           *slog.Logger
+}
+
+// Server is the HTTP handler for the Kubernetes API. It is safe for
+// concurrent use; it holds no per-request state.
+type Server struct {
+	cfg       Config
+	scheme    *runtime.Scheme
+	codecs    serializer.CodecFactory
+	protobuf  *protobuf.Serializer
+	log       *slog.Logger
+	discovery *discoveryDocs
+	services  *serviceAllocator
+	managers  map[fieldManagerKey]*managedfields.FieldManager
+}
+
+// New builds the API server. It does no I/O.
+func New(cfg Config) (*Server, error) {
+	if cfg.Registry == nil || cfg.Storage == nil || cfg.Authenticator == nil {
+		return nil, errors.New("apiserver: Registry, Storage and Authenticator are required")
+	}
+	if cfg.MaxRequestBytes == 0 {
+		cfg.MaxRequestBytes = 3 << 20
+	}
+	if cfg.BookmarkInterval == 0 {
+		cfg.BookmarkInterval = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	scheme := api.NewScheme()
+	s := &Server{
+		cfg:      cfg,
+		scheme:   scheme,
+		codecs:   api.NewCodecs(scheme),
+		protobuf: protobuf.NewSerializer(scheme, scheme),
+		log:      cfg.Logger,
+	}
+	s.discovery = newDiscoveryDocs(cfg.Registry)
+	alloc, err := newServiceAllocator(cfg.Services, cfg.Storage)
+	if err != nil {
+		return nil, err
+	}
+	s.services = alloc
+	if cfg.TypeConverter != nil {
+		if err := s.buildFieldManagers(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) storageCodec(gv schema.GroupVersion) runtime.Codec {
+	return runtime.NewCodec(
+		runtime.WithVersionEncoder{Version: gv, Encoder: s.protobuf, ObjectTyper: s.scheme},
+		s.protobuf,
+	)
+}
+
+// ServeHTTP routes one request: health and version, discovery, OpenAPI,
+// then resource requests. Everything but health checks needs credentials.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/livez", "/healthz":
+		io.WriteString(w, "ok")
+		return
+	case "/readyz":
+		if s.cfg.Ready != nil {
+			if err := s.cfg.Ready(); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		io.WriteString(w, "ok")
+		return
+	}
+	user, err := s.cfg.Authenticator.Authenticate(r)
+	if err != nil || user == nil {
+		s.writeError(w, r, unauthorized())
+		return
+	}
+	r = r.WithContext(auth.WithUser(r.Context(), user))
+	switch {
+	case r.URL.Path == "/version" || r.URL.Path == "/version/":
+		s.serveVersion(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, "/openapi/"):
+		if s.cfg.OpenAPI == nil {
+			s.writeError(w, r, notFound(r.URL.Path))
+			return
+		}
+		s.cfg.OpenAPI.ServeHTTP(w, r)
+		return
+	}
+	info, ok := parseRequestInfo(r)
+	if !ok {
+		s.writeError(w, r, notFound(r.URL.Path))
+		return
+	}
+	if !info.resourceRequest {
+		s.serveDiscovery(w, r, info)
+		return
+	}
+	s.serveResource(w, r, info)
+}
+
+func unauthorized() error {
+	return newStatusError(http.StatusUnauthorized, "Unauthorized", "Unauthorized")
+}
+
+func notFound(path string) error {
+	return newStatusError(http.StatusNotFound, "NotFound", fmt.Sprintf("the server could not find the requested resource"))
+}

@@ -1,0 +1,308 @@
+// Package server is the control-plane composition root: it starts etcd
+// (embedded or external), the PKI, the API server over TLS and the
+// controllers, bootstraps the cluster's built-in objects and writes the
+// admin kubeconfig.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/managedfields"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantry-dev/gantry/internal/api"
+	"github.com/gantry-dev/gantry/internal/apiserver"
+	"github.com/gantry-dev/gantry/internal/auth"
+	"github.com/gantry-dev/gantry/internal/embedetcd"
+	"github.com/gantry-dev/gantry/internal/openapi"
+	"github.com/gantry-dev/gantry/internal/storage"
+	etcdstore "github.com/gantry-dev/gantry/internal/storage/etcd"
+)
+
+// Config configures a control-plane server.
+type Config struct {
+	// DataDir holds etcd's data, the PKI, tokens and the admin kubeconfig.
+	DataDir string
+	// BindAddress and Port are where the API server listens (HTTPS).
+	// Port 0 picks a free port (tests).
+	BindAddress string
+	Port        int
+	// EtcdEndpoints, when set, uses that etcd cluster instead of the
+	// embedded one.
+	EtcdEndpoints []string
+	// ServiceCIDR is the ClusterIP range; NodePortRange is "30000-32767".
+	ServiceCIDR   string
+	NodePortRange string
+	// DisableControllers runs the API server alone (tests of the API only).
+	DisableControllers bool
+	// EtcdUnsafeNoFsync skips fsync in embedded etcd (tests and benchmarks).
+	EtcdUnsafeNoFsync bool
+}
+
+// DefaultConfig returns the configuration `gantry server` starts with.
+func DefaultConfig() Config {
+	return Config{
+		DataDir:       "data",
+		BindAddress:   "0.0.0.0",
+		Port:          6443,
+		ServiceCIDR:   "10.43.0.0/16",
+		NodePortRange: "30000-32767",
+	}
+}
+
+// Server is a running control plane. Create it with New and run it with Run.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	ready chan struct{}
+
+	mu       sync.Mutex
+	url      string
+	loopback *rest.Config
+}
+
+// New returns a server for cfg. It does no I/O.
+func New(cfg Config, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, log: log, ready: make(chan struct{})}
+}
+
+// Ready is closed once the API server serves and the cluster is bootstrapped.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// URL returns the API server's https URL (valid after Ready).
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// LoopbackConfig returns an admin client configuration (valid after Ready).
+func (s *Server) LoopbackConfig() *rest.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return rest.CopyConfig(s.loopback)
+}
+
+// KubeconfigPath is where the admin kubeconfig is written.
+func (s *Server) KubeconfigPath() string { return filepath.Join(s.cfg.DataDir, "kubeconfig.yaml") }
+
+// Run starts everything and blocks until ctx ends, then shuts down.
+func (s *Server) Run(ctx context.Context) error {
+	start := time.Now()
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	svcCfg, err := serviceConfig(cfg)
+	if err != nil {
+		return err
+	}
+
+	// The OpenAPI documents take a few hundred milliseconds to build; do it
+	// while etcd starts.
+	reg := api.NewRegistry()
+	type docsResult struct {
+		docs *openapi.Documents
+		tc   managedfields.TypeConverter
+		err  error
+	}
+	docsCh := make(chan docsResult, 1)
+	go func() {
+		docs, err := openapi.New(reg)
+		if err != nil {
+			docsCh <- docsResult{err: err}
+			return
+		}
+		tc, err := managedfields.NewTypeConverter(docs.Schemas(), false)
+		docsCh <- docsResult{docs, tc, err}
+	}()
+
+	client, closeEtcd, err := s.startEtcd(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeEtcd()
+	store := etcdstore.New(client, "/registry/")
+
+	pki, err := auth.LoadOrCreatePKI(filepath.Join(cfg.DataDir, "tls"), auth.PKIOptions{
+		ServingIPs: append(hostIPs(), net.ParseIP(firstServiceIP(svcCfg.CIDR))),
+	})
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	tokens, err := auth.OpenTokenStore(filepath.Join(cfg.DataDir, "tokens.csv"))
+	if err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	loopbackToken, err := auth.GenerateToken()
+	if err != nil {
+		return err
+	}
+	if err := tokens.AddEphemeral(loopbackToken, auth.User{Name: "system:apiserver", Groups: []string{auth.GroupMasters}}); err != nil {
+		return err
+	}
+
+	docs := <-docsCh
+	if docs.err != nil {
+		return fmt.Errorf("openapi: %w", docs.err)
+	}
+	apiSrv, err := apiserver.New(apiserver.Config{
+		Registry:      reg,
+		Storage:       store,
+		Authenticator: auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
+		OpenAPI:       docs.docs,
+		TypeConverter: docs.tc,
+		Services:      svcCfg,
+		Logger:        s.log.With("component", "apiserver"),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	url := "https://127.0.0.1:" + strconv.Itoa(port)
+	srv := &http.Server{Handler: apiSrv, TLSConfig: pki.ServerTLSConfig(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+
+	loopback := &rest.Config{
+		Host:            url,
+		BearerToken:     loopbackToken,
+		TLSClientConfig: rest.TLSClientConfig{CAData: pki.CAPEM()},
+		QPS:             -1, // no client-side throttling inside the process
+	}
+	if err := bootstrap(ctx, loopback); err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	certPEM, keyPEM := pki.AdminCredentials()
+	if err := auth.WriteKubeconfig(s.KubeconfigPath(), url, pki.CAPEM(), certPEM, keyPEM); err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	if !cfg.DisableControllers {
+		if err := startControllers(ctx, rest.CopyConfig(loopback), reg, s.log); err != nil {
+			return fmt.Errorf("controllers: %w", err)
+		}
+	}
+	s.mu.Lock()
+	s.url, s.loopback = url, loopback
+	s.mu.Unlock()
+	close(s.ready)
+	s.log.Info("Gantry is ready", "url", url, "kubeconfig", s.KubeconfigPath(), "startup", time.Since(start).Round(time.Millisecond).String())
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("serve: %w", err)
+	}
+}
+
+// startEtcd returns a client for the embedded or external etcd.
+func (s *Server) startEtcd(ctx context.Context) (*clientv3.Client, func(), error) {
+	if len(s.cfg.EtcdEndpoints) > 0 {
+		c, err := etcdstore.NewClient(s.cfg.EtcdEndpoints, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("etcd %v: %w", s.cfg.EtcdEndpoints, err)
+		}
+		return c, func() { c.Close() }, nil
+	}
+	ecfg := embedetcd.DefaultConfig()
+	ecfg.DataDir = filepath.Join(s.cfg.DataDir, "etcd")
+	ecfg.UnsafeNoFsync = s.cfg.EtcdUnsafeNoFsync
+	e := embedetcd.New(ecfg, s.log.With("component", "etcd"))
+	c, err := e.Start(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+	return c, e.Close, nil
+}
+
+// bootstrap creates the namespaces every cluster has.
+func bootstrap(ctx context.Context, cfg *rest.Config) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{metav1.NamespaceDefault, metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease} {
+		_, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func serviceConfig(cfg Config) (apiserver.ServiceConfig, error) {
+	sc := apiserver.DefaultServiceConfig()
+	if cfg.ServiceCIDR != "" {
+		sc.CIDR = cfg.ServiceCIDR
+	}
+	if cfg.NodePortRange != "" {
+		var lo, hi int
+		if _, err := fmt.Sscanf(cfg.NodePortRange, "%d-%d", &lo, &hi); err != nil || lo <= 0 || hi < lo || hi > 65535 {
+			return sc, fmt.Errorf("node port range %q: want LOW-HIGH, e.g. 30000-32767", cfg.NodePortRange)
+		}
+		sc.NodePortBase, sc.NodePortSize = lo, hi-lo+1
+	}
+	return sc, nil
+}
+
+// firstServiceIP returns the .1 address of a CIDR (the kubernetes service).
+func firstServiceIP(cidr string) string {
+	ip, _, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return "10.43.0.1"
+	}
+	ip = ip.To4()
+	if ip == nil {
+		return "10.43.0.1"
+	}
+	ip[3]++
+	return ip.String()
+}
+
+// hostIPs returns the machine's non-loopback addresses, for the serving
+// certificate.
+func hostIPs() []net.IP {
+	var out []net.IP
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
+			out = append(out, n.IP)
+		}
+	}
+	return out
+}
+
+var _ storage.Interface = (*etcdstore.Store)(nil)
