@@ -73,7 +73,7 @@ func (a *serviceAllocator) ipAt(offset int64) string {
 	return net.IP(b).String()
 }
 
-func ipKey(ip string) string     { return "ranges/serviceips/" + ip }
+func ipKey(ip string) string    { return "ranges/serviceips/" + ip }
 func portKey(port int32) string { return "ranges/nodeports/" + strconv.Itoa(int(port)) }
 
 // reserve creates key; false when it is taken.
