@@ -21,6 +21,7 @@ func NewScheme() *runtime.Scheme {
 		panic(err)
 	}
 	metav1.AddToGroupVersion(s, schema.GroupVersion{Version: "v1"})
+	metav1.AddToGroupVersion(s, metav1.SchemeGroupVersion)
 	return s
 }
 

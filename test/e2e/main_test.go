@@ -1,0 +1,189 @@
+// Package e2e runs Gantry end to end: the built gantry binary, real
+// kubectl (embedded as `gantry kubectl`) and, for node tests, real Docker.
+//
+// TestMain builds the binary once (or uses $GANTRY_BIN) and starts one
+// `gantry server` in a temporary data dir for the whole package; tests
+// share it and use their own namespaces.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	gantryBin  string // path of the gantry binary under test
+	kubeconfig string // admin kubeconfig of the shared server
+	serverURL  string
+	dataDir    string
+	serverLog  *lockedBuffer
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "gantry-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	gantryBin = os.Getenv("GANTRY_BIN")
+	if gantryBin == "" {
+		gantryBin = filepath.Join(tmp, "gantry")
+		build := exec.Command("go", "build", "-o", gantryBin, "github.com/gantry-dev/gantry/cmd/gantry")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "e2e: building gantry:", err)
+			return 1
+		}
+	}
+	dataDir = filepath.Join(tmp, "data")
+	stop, err := startServer(dataDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		if serverLog != nil {
+			fmt.Fprintln(os.Stderr, serverLog.String())
+		}
+		return 1
+	}
+	code := m.Run()
+	stop()
+	if code != 0 && serverLog != nil {
+		fmt.Fprintln(os.Stderr, "--- server log ---\n"+tail(serverLog.String(), 60))
+	}
+	return code
+}
+
+// startServer runs `gantry server` on a free port and waits until it is
+// ready and has written its kubeconfig.
+func startServer(dir string) (stop func(), err error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	serverLog = &lockedBuffer{}
+	cmd := exec.Command(gantryBin, "server", "--data-dir", dir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1")
+	cmd.Stdout, cmd.Stderr = serverLog, serverLog
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	serverURL = "https://127.0.0.1:" + strconv.Itoa(port)
+	kubeconfig = filepath.Join(dir, "kubeconfig.yaml")
+	client := &http.Client{Timeout: time.Second, Transport: insecureTransport()}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("gantry server exited: %v", err)
+		default:
+		}
+		if resp, err := client.Get(serverURL + "/readyz"); err == nil {
+			resp.Body.Close()
+			if _, statErr := os.Stat(kubeconfig); resp.StatusCode == 200 && statErr == nil {
+				return stop, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+	stop()
+	return nil, fmt.Errorf("gantry server not ready within 60s")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// result is one finished command.
+type result struct {
+	stdout, stderr string
+	err            error
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("err=%v\nstdout:\n%s\nstderr:\n%s", r.err, r.stdout, r.stderr)
+}
+
+// kubectl runs `gantry kubectl args...` against the shared server.
+func kubectl(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gantryBin, append([]string{"kubectl"}, args...)...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	return result{stdout: out.String(), stderr: errb.String(), err: err}
+}
+
+// mustKubectl runs kubectl and fails the test if it exits non-zero.
+func mustKubectl(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	r := kubectl(t, stdin, args...)
+	if r.err != nil {
+		t.Fatalf("kubectl %s: %s", strings.Join(args, " "), r)
+	}
+	return r.stdout
+}
+
+// failKubectl runs kubectl, expects a non-zero exit and returns stderr.
+func failKubectl(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	r := kubectl(t, stdin, args...)
+	if r.err == nil {
+		t.Fatalf("kubectl %s succeeded, want failure: %s", strings.Join(args, " "), r)
+	}
+	return r.stderr
+}
+
+// eventually polls cond until it returns true or the deadline passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
