@@ -112,9 +112,6 @@ func short(names ...string) func(*Resource) { return func(r *Resource) { r.Short
 func inAll(r *Resource)                     { r.Categories = []string{"all"} }
 func withGeneration(r *Resource)            { r.Generation = true }
 func subs(s ...string) func(*Resource)      { return func(r *Resource) { r.Subresources = s } }
-func storedAs(g schema.GroupVersionResource) func(*Resource) {
-	return func(r *Resource) { r.StorageResource = &g }
-}
 
 const (
 	namespaced = true
@@ -151,9 +148,11 @@ func builtin() []*Resource {
 		res[batchv1.Job, *batchv1.Job, batchv1.JobList, *batchv1.JobList](gvr("batch", "v1", "jobs"), "Job", namespaced, inAll, withGeneration, subs(SubStatus)),
 		res[batchv1.CronJob, *batchv1.CronJob, batchv1.CronJobList, *batchv1.CronJobList](gvr("batch", "v1", "cronjobs"), "CronJob", namespaced, short("cj"), inAll, withGeneration, subs(SubStatus)),
 
-		// autoscaling: v2 is the storage version, v1 is served from it.
+		// autoscaling: v2 and v1 are both served. Kubernetes stores both in
+		// one place and converts; until a v1<->v2 conversion is written
+		// each has its own storage (docs/design/0001).
 		res[autoscalingv2.HorizontalPodAutoscaler, *autoscalingv2.HorizontalPodAutoscaler, autoscalingv2.HorizontalPodAutoscalerList, *autoscalingv2.HorizontalPodAutoscalerList](hpaV2, "HorizontalPodAutoscaler", namespaced, short("hpa"), inAll, withGeneration, subs(SubStatus)),
-		res[autoscalingv1.HorizontalPodAutoscaler, *autoscalingv1.HorizontalPodAutoscaler, autoscalingv1.HorizontalPodAutoscalerList, *autoscalingv1.HorizontalPodAutoscalerList](gvr("autoscaling", "v1", "horizontalpodautoscalers"), "HorizontalPodAutoscaler", namespaced, short("hpa"), inAll, withGeneration, subs(SubStatus), storedAs(hpaV2)),
+		res[autoscalingv1.HorizontalPodAutoscaler, *autoscalingv1.HorizontalPodAutoscaler, autoscalingv1.HorizontalPodAutoscalerList, *autoscalingv1.HorizontalPodAutoscalerList](gvr("autoscaling", "v1", "horizontalpodautoscalers"), "HorizontalPodAutoscaler", namespaced, short("hpa"), inAll, withGeneration, subs(SubStatus)),
 
 		// networking.k8s.io/v1
 		res[networkingv1.Ingress, *networkingv1.Ingress, networkingv1.IngressList, *networkingv1.IngressList](gvr("networking.k8s.io", "v1", "ingresses"), "Ingress", namespaced, short("ing"), withGeneration, subs(SubStatus)),
