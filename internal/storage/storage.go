@@ -77,6 +77,11 @@ type Event struct {
 	// KV is the new value; for Deleted, the last value before deletion with
 	// Revision set to the deletion's revision.
 	KV KV
+	// Prev is the value the key held just before a Modified event, so a
+	// watcher can tell whether the object matched its filter before the
+	// change. It is nil for other event types, and empty for a Modified
+	// event whose previous value was empty or the store no longer has.
+	Prev []byte
 	// Revision of the change.
 	Revision int64
 }

@@ -140,8 +140,9 @@ func (w *watch) send(e storage.Event) bool {
 }
 
 // event converts one etcd event. A deletion carries the previous value
-// (WithPrevKV) at the deletion's revision; etcd omits it only if that value
-// was already compacted away, and then Value is nil.
+// (WithPrevKV) at the deletion's revision, and a modification the previous
+// value in Prev; etcd omits it only if that value was already compacted
+// away, and then Value (or Prev) is nil.
 func (w *watch) event(ev *clientv3.Event) storage.Event {
 	rev := ev.Kv.ModRevision
 	switch {
@@ -154,6 +155,10 @@ func (w *watch) event(ev *clientv3.Event) storage.Event {
 	case ev.IsCreate():
 		return storage.Event{Type: storage.Added, KV: w.store.kv(ev.Kv), Revision: rev}
 	default:
-		return storage.Event{Type: storage.Modified, KV: w.store.kv(ev.Kv), Revision: rev}
+		e := storage.Event{Type: storage.Modified, KV: w.store.kv(ev.Kv), Revision: rev}
+		if ev.PrevKv != nil {
+			e.Prev = ev.PrevKv.Value
+		}
+		return e
 	}
 }

@@ -35,7 +35,7 @@ func TestWatchResponses(t *testing.T) {
 					{Type: clientv3.EventTypePut, Kv: kv("a", "1", 5, 5)},
 				}},
 				{Header: header(6), Events: []*clientv3.Event{
-					{Type: clientv3.EventTypePut, Kv: kv("a", "2", 5, 6)},
+					{Type: clientv3.EventTypePut, Kv: kv("a", "2", 5, 6), PrevKv: kv("a", "1", 5, 5)},
 					{Type: clientv3.EventTypeDelete, Kv: kv("a", "", 0, 7), PrevKv: kv("a", "2", 5, 6)},
 				}},
 				{Header: header(7)}, // progress
@@ -43,7 +43,7 @@ func TestWatchResponses(t *testing.T) {
 			},
 			want: []storage.Event{
 				{Type: storage.Added, KV: storage.KV{Key: "a", Value: []byte("1"), Revision: 5}, Revision: 5},
-				{Type: storage.Modified, KV: storage.KV{Key: "a", Value: []byte("2"), Revision: 6}, Revision: 6},
+				{Type: storage.Modified, KV: storage.KV{Key: "a", Value: []byte("2"), Revision: 6}, Prev: []byte("1"), Revision: 6},
 				{Type: storage.Deleted, KV: storage.KV{Key: "a", Value: []byte("2"), Revision: 7}, Revision: 7},
 				{Type: storage.Progress, Revision: 7},
 			},
@@ -91,7 +91,7 @@ func TestWatchResponses(t *testing.T) {
 			}
 			for i := range got {
 				g, w := got[i], tt.want[i]
-				if g.Type != w.Type || g.Revision != w.Revision || g.KV.Key != w.KV.Key || string(g.KV.Value) != string(w.KV.Value) || g.KV.Revision != w.KV.Revision {
+				if g.Type != w.Type || g.Revision != w.Revision || g.KV.Key != w.KV.Key || string(g.KV.Value) != string(w.KV.Value) || g.KV.Revision != w.KV.Revision || string(g.Prev) != string(w.Prev) || (g.Prev == nil) != (w.Prev == nil) {
 					t.Errorf("event %d = %+v, want %+v", i, g, w)
 				}
 			}

@@ -37,6 +37,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Interface) {
 		{"Count", testCount},
 		{"WatchFromNow", testWatchFromNow},
 		{"WatchFromRevision", testWatchFromRevision},
+		{"WatchPrevOfModified", testWatchPrev},
 		{"WatchEndsWithContext", testWatchEnds},
 		{"WatchProgress", testWatchProgress},
 		{"Compaction", testCompaction},

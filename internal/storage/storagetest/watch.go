@@ -46,6 +46,8 @@ type change struct {
 	key   string
 	value string
 	rev   int64
+	// prev is the expected Prev of a Modified event; other events carry none.
+	prev string
 }
 
 // wantEvents checks that the next events of w are want, in order.
@@ -55,6 +57,11 @@ func wantEvents(t *testing.T, w storage.Watch, want ...change) {
 		ev := next(t, w)
 		if ev.Type != c.typ || ev.KV.Key != c.key || string(ev.KV.Value) != c.value || ev.KV.Revision != c.rev || ev.Revision != c.rev {
 			t.Fatalf("event %d = {%v %s rev %d}, want {%v %q=%q rev %d}", i, ev.Type, fmtKV(ev.KV), ev.Revision, c.typ, c.key, c.value, c.rev)
+		}
+		// An empty previous value may be reported as nil or empty.
+		wantPrev := c.typ == storage.Modified && c.prev != ""
+		if gotPrev := len(ev.Prev) > 0; gotPrev != wantPrev || string(ev.Prev) != c.prev || c.typ != storage.Modified && ev.Prev != nil {
+			t.Fatalf("event %d (%v %s) Prev = %q (set: %v), want %q (set: %v)", i, ev.Type, fmtKV(ev.KV), ev.Prev, gotPrev, c.prev, wantPrev)
 		}
 	}
 }
@@ -69,10 +76,10 @@ func history(t *testing.T, s storage.Interface, prefix string) []change {
 	r3 := del(t, s, a)
 	r4 := create(t, s, b, "b1")
 	return []change{
-		{storage.Added, a, "v1", r1},
-		{storage.Modified, a, "v2", r2},
-		{storage.Deleted, a, "v2", r3}, // the last value, at the deletion's revision
-		{storage.Added, b, "b1", r4},
+		{storage.Added, a, "v1", r1, ""},
+		{storage.Modified, a, "v2", r2, "v1"}, // with the value it replaced
+		{storage.Deleted, a, "v2", r3, ""},    // the last value, at the deletion's revision
+		{storage.Added, b, "b1", r4, ""},
 	}
 }
 
@@ -87,7 +94,7 @@ func testWatchFromNow(t *testing.T, s storage.Interface) {
 	create(t, s, base+"items", "neighbour")
 	create(t, s, base+"items-sibling/c", "neighbour")
 	r := create(t, s, prefix+"c", "c1")
-	want = append(want, change{storage.Added, prefix + "c", "c1", r})
+	want = append(want, change{storage.Added, prefix + "c", "c1", r, ""})
 	wantEvents(t, w, want...)
 }
 
@@ -125,7 +132,7 @@ func testWatchFromRevision(t *testing.T, s storage.Interface) {
 			wantEvents(t, w, tt.want(h)...)
 			// Live changes follow the replay.
 			r := create(t, s, prefix+"live", "live")
-			wantEvents(t, w, change{storage.Added, prefix + "live", "live", r})
+			wantEvents(t, w, change{storage.Added, prefix + "live", "live", r, ""})
 		})
 	}
 
@@ -142,6 +149,30 @@ func testWatchFromRevision(t *testing.T, s storage.Interface) {
 	})
 }
 
+// testWatchPrev: a Modified event carries the value it replaced, also when
+// that value was written before the watch started, live or replayed.
+func testWatchPrev(t *testing.T, s storage.Interface) {
+	prefix := ns(t)
+	key := prefix + "a"
+	r1 := create(t, s, key, "v1")
+	w := watch(t, s, prefix, 0)
+	r2 := update(t, s, key, "v2", r1)
+	r3 := update(t, s, key, "v3", r2)
+	wantEvents(t, w,
+		change{storage.Modified, key, "v2", r2, "v1"},
+		change{storage.Modified, key, "v3", r3, "v2"},
+	)
+	replay := watch(t, s, prefix, r2)
+	wantEvents(t, replay, change{storage.Modified, key, "v3", r3, "v2"})
+	// An update to an empty value: Prev is set (not nil) and empty.
+	r4 := update(t, s, key, "", r3)
+	r5 := update(t, s, key, "v5", r4)
+	wantEvents(t, w,
+		change{storage.Modified, key, "", r4, "v3"},
+		change{storage.Modified, key, "v5", r5, ""},
+	)
+}
+
 func testWatchEnds(t *testing.T, s storage.Interface) {
 	prefix := ns(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -150,7 +181,7 @@ func testWatchEnds(t *testing.T, s storage.Interface) {
 		t.Fatal(err)
 	}
 	r := create(t, s, prefix+"a", "x")
-	wantEvents(t, w, change{storage.Added, prefix + "a", "x", r})
+	wantEvents(t, w, change{storage.Added, prefix + "a", "x", r, ""})
 	cancel()
 	waitClosed(t, w)
 	if err := w.Err(); err != nil {
@@ -178,7 +209,7 @@ func testWatchProgress(t *testing.T, s storage.Interface) {
 	prefix := ns(t)
 	w := watch(t, s, prefix, 0)
 	r := create(t, s, prefix+"a", "x")
-	wantEvents(t, w, change{storage.Added, prefix + "a", "x", r})
+	wantEvents(t, w, change{storage.Added, prefix + "a", "x", r, ""})
 
 	// A store may drop a request it cannot answer yet: ask again until a
 	// Progress event arrives.
@@ -250,12 +281,16 @@ func testCompaction(t *testing.T, s storage.Interface) {
 	wantErr(t, "Watch from a compacted revision", err, storage.ErrCompacted)
 
 	// From r2 the first change needed is r3, which is kept.
+	// Its previous value (at r2) is compacted: Prev may be missing.
 	w := watch(t, s, prefix, r2)
-	wantEvents(t, w, change{storage.Modified, key, "v3", r3})
+	ev := next(t, w)
+	if ev.Type != storage.Modified || string(ev.KV.Value) != "v3" || ev.Revision != r3 || (len(ev.Prev) > 0 && string(ev.Prev) != "v2") {
+		t.Fatalf("first event from %d = {%v %s rev %d prev %q}, want Modified v3 at %d with prev v2 or none", r2, ev.Type, fmtKV(ev.KV), ev.Revision, ev.Prev, r3)
+	}
 
 	// The store keeps working.
 	r4 := update(t, s, key, "v4", r3)
-	wantEvents(t, w, change{storage.Modified, key, "v4", r4})
+	wantEvents(t, w, change{storage.Modified, key, "v4", r4, "v3"})
 	if err := c.Compact(ctxFor(t), r1); !errors.Is(err, storage.ErrCompacted) {
 		t.Fatalf("Compact(%d) again = %v, want ErrCompacted", r1, err)
 	}
