@@ -10,10 +10,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metainternalversion "k8s.io/apimachinery/pkg/apis/meta/internalversion"
 	metainternalversionscheme "k8s.io/apimachinery/pkg/apis/meta/internalversion/scheme"
+	metainternalversionvalidation "k8s.io/apimachinery/pkg/apis/meta/internalversion/validation"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/storage"
@@ -32,6 +34,18 @@ func listOptions(r *http.Request) (*metainternalversion.ListOptions, error) {
 		opts.FieldSelector = fields.Everything()
 	}
 	return opts, nil
+}
+
+// validateListOptions rejects parameter combinations Kubernetes rejects
+// (resourceVersionMatch without resourceVersion, sendInitialEvents on a
+// list…) with 422 Invalid. watch selects the watch rules.
+func validateListOptions(opts *metainternalversion.ListOptions, watch bool) error {
+	opts.Watch = watch
+	errs := metainternalversionvalidation.ValidateListOptions(opts, true)
+	if len(errs) > 0 {
+		return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
+	}
+	return nil
 }
 
 // matcher filters objects by label and field selectors.
@@ -101,6 +115,9 @@ func decodeContinue(token, prefix string) (rev int64, after string, err error) {
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request, req *request) error {
 	opts, err := listOptions(r)
 	if err != nil {
+		return err
+	}
+	if err := validateListOptions(opts, false); err != nil {
 		return err
 	}
 	list, err := s.list(r, req, opts)

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/streaming"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/gantry-dev/gantry/internal/storage"
@@ -28,15 +29,24 @@ const initialEventsEnd = "k8s.io/initial-events-end"
 // handleWatch streams changes of req's collection.
 //
 // Where the stream starts, as in Kubernetes:
-//   - sendInitialEvents=true, or resourceVersion "" or "0": synthetic ADDED
-//     events for every matching object, then changes after that snapshot
-//     (with sendInitialEvents a bookmark annotated k8s.io/initial-events-end
-//     marks the end of the initial events);
+//   - sendInitialEvents=true, or resourceVersion "" or "0" without
+//     sendInitialEvents: synthetic ADDED events for every matching object,
+//     then changes after that snapshot (with sendInitialEvents a bookmark
+//     annotated k8s.io/initial-events-end marks the end of the initial
+//     events);
+//   - sendInitialEvents=false: changes after resourceVersion (or now);
 //   - resourceVersion N: every change after N, or an ERROR event with 410
 //     Gone when N has been compacted.
+//
+// With a label or field selector, a change is sent as Kubernetes sends it,
+// judged by the object before and after the change: ADDED when it starts
+// to match, MODIFIED while it matches, DELETED when it stops matching.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *request) error {
 	opts, err := listOptions(r)
 	if err != nil {
+		return err
+	}
+	if err := validateListOptions(opts, true); err != nil {
 		return err
 	}
 	m, err := newMatcher(req.res, opts)
@@ -46,12 +56,12 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 	if req.name != "" { // GET /pods/name?watch=true: watch one object
 		m.fields = andName(m.fields, req.name)
 	}
-	sendInitial := opts.SendInitialEvents != nil && *opts.SendInitialEvents
-	if opts.SendInitialEvents != nil {
-		if !opts.AllowWatchBookmarks {
-			return apierrors.NewInvalid(schema.GroupKind{Group: "meta.k8s.io", Kind: "ListOptions"}, "", nil)
-		}
+	if opts.SendInitialEvents != nil && !opts.AllowWatchBookmarks {
+		return apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", field.ErrorList{
+			field.Forbidden(field.NewPath("allowWatchBookmarks"), "sendInitialEvents requires setting allowWatchBookmarks to true"),
+		})
 	}
+	sendInitial := opts.SendInitialEvents != nil && *opts.SendInitialEvents
 	startRV, err := parseRV(opts.ResourceVersion)
 	if err != nil {
 		return err
@@ -64,13 +74,16 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 	defer cancel()
 
 	var initial []runtime.Object
-	if sendInitial || startRV == 0 {
+	if sendInitial || startRV == 0 && opts.SendInitialEvents == nil {
 		list, err := s.list(r.WithContext(ctx), req, &metainternalversion.ListOptions{LabelSelector: m.labels, FieldSelector: m.fields})
 		if err != nil {
 			return err
 		}
-		lm := objectListMeta(list)
-		startRV, _ = strconv.ParseInt(lm.GetResourceVersion(), 10, 64)
+		listRV, _ := strconv.ParseInt(objectListMeta(list).GetResourceVersion(), 10, 64)
+		if listRV < startRV {
+			return apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", startRV, listRV), 1)
+		}
+		startRV = listRV
 		initial = listItems(list)
 	}
 	sw, err := s.cfg.Storage.Watch(ctx, req.store.prefix(req.namespace), startRV)
@@ -87,9 +100,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 	}
 	// The response starts now: status 200 and headers go out before any event.
 	ew.start()
-	matched := map[string]bool{} // objects this watcher has seen as matching
 	for _, obj := range initial {
-		matched[keyOf(obj)] = true
 		if !ew.write(watch.Added, obj) {
 			return nil
 		}
@@ -128,44 +139,53 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 				}
 				continue
 			}
-			obj, err := req.store.decode(ev.KV)
-			if err != nil {
-				s.log.Warn("watch: undecodable object", "key", ev.KV.Key, "err", err)
-				continue
-			}
-			key := ev.KV.Key
-			now := m.matches(obj)
-			var typ watch.EventType
-			switch {
-			case ev.Type == storage.Deleted && (now || matched[key]):
-				typ = watch.Deleted
-				delete(matched, key)
-			case ev.Type == storage.Deleted:
-				continue
-			case now && matched[key]:
-				typ = watch.Modified
-			case now:
-				typ = watch.Added
-				if ev.Type == storage.Modified && m.everything() {
-					typ = watch.Modified
-				}
-				matched[key] = true
-			case matched[key]: // no longer matches the selector
-				typ = watch.Deleted
-				delete(matched, key)
-			default:
-				continue
-			}
-			if !ew.write(typ, obj) {
+			typ, obj, ok := s.filterEvent(req, m, ev)
+			if ok && !ew.write(typ, obj) {
 				return nil
 			}
 		}
 	}
 }
 
-func keyOf(obj runtime.Object) string {
-	m := objectMeta(obj)
-	return m.GetNamespace() + "/" + m.GetName()
+// filterEvent turns a storage event into the watch event a watcher with
+// matcher m sees, if any. Whether the object matched before a
+// modification is judged on its previous value; when the store no longer
+// has it, the object is assumed to have matched (the watcher then sees
+// MODIFIED, or DELETED, which clients ignore for objects they do not know).
+func (s *Server) filterEvent(req *request, m *matcher, ev storage.Event) (watch.EventType, runtime.Object, bool) {
+	obj, err := req.store.decode(ev.KV)
+	if err != nil {
+		s.log.Warn("watch: undecodable object", "key", ev.KV.Key, "err", err)
+		return "", nil, false
+	}
+	switch ev.Type {
+	case storage.Added:
+		return watch.Added, obj, m.matches(obj)
+	case storage.Deleted:
+		return watch.Deleted, obj, m.matches(obj)
+	}
+	if m.everything() {
+		return watch.Modified, obj, true
+	}
+	now, before := m.matches(obj), true
+	if len(ev.Prev) > 0 {
+		prev, err := req.store.decode(storage.KV{Key: ev.KV.Key, Value: ev.Prev, Revision: ev.Revision})
+		if err != nil {
+			s.log.Warn("watch: undecodable previous object", "key", ev.KV.Key, "err", err)
+		} else {
+			before = m.matches(prev)
+		}
+	}
+	switch {
+	case now && before:
+		return watch.Modified, obj, true
+	case now:
+		return watch.Added, obj, true
+	case before:
+		// Stopped matching: the watcher sees it deleted, with its new state.
+		return watch.Deleted, obj, true
+	}
+	return "", nil, false
 }
 
 // bookmark returns an object of req's kind carrying only a resourceVersion.
@@ -184,8 +204,7 @@ type eventWriter struct {
 	flusher http.Flusher
 	enc     streaming.Encoder
 	objEnc  runtime.Encoder
-	gv      schema.GroupVersion
-	asTable bool
+	as      string // "", "Table" or "PartialObjectMetadata"
 	buf     bytes.Buffer
 }
 
@@ -200,21 +219,21 @@ func (s *Server) newEventWriter(w http.ResponseWriter, r *http.Request, req *req
 		return nil, newStatusError(http.StatusNotAcceptable, metav1.StatusReasonNotAcceptable, "no stream serializer for "+mt)
 	}
 	flusher, _ := w.(http.Flusher)
-	ew := &eventWriter{s: s, w: w, r: r, req: req, flusher: flusher, gv: req.res.GVR.GroupVersion(), asTable: f.as == "Table"}
-	if ew.asTable {
-		ew.gv = metaV1
+	ew := &eventWriter{s: s, w: w, r: r, req: req, flusher: flusher}
+	gv := req.res.GVR.GroupVersion()
+	switch f.as {
+	case "Table":
+		ew.as, gv = "Table", metaV1
+	case "PartialObjectMetadata", "PartialObjectMetadataList":
+		ew.as, gv = "PartialObjectMetadata", metaV1
 	}
-	ew.objEnc = s.codecs.WithoutConversion().EncoderForVersion(info.Serializer, ew.gv)
+	ew.objEnc = s.codecs.WithoutConversion().EncoderForVersion(info.Serializer, gv)
 	w.Header().Set("Content-Type", info.MediaType)
-	if mt == mediaJSON {
-		w.Header().Set("Content-Type", mediaJSON)
-	}
 	ew.enc = streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(w), info.StreamSerializer.Serializer)
 	return ew, nil
 }
 
 func (ew *eventWriter) start() {
-	ew.w.Header().Set("Transfer-Encoding", "chunked")
 	ew.w.WriteHeader(http.StatusOK)
 	if ew.flusher != nil {
 		ew.flusher.Flush()
@@ -224,23 +243,30 @@ func (ew *eventWriter) start() {
 // write sends one event; false means the client is gone.
 func (ew *eventWriter) write(typ watch.EventType, obj runtime.Object) bool {
 	out := obj
-	if ew.asTable && typ != watch.Bookmark {
+	switch {
+	case ew.as == "Table" && typ != watch.Bookmark:
 		t, err := ew.s.toTable(ew.r, ew.req.res, obj)
 		if err != nil {
 			return false
 		}
 		out = t
-	} else if ew.asTable {
+	case ew.as == "Table":
 		t := &metav1.Table{}
 		t.ResourceVersion = objectMeta(obj).GetResourceVersion()
 		out = t
+	case ew.as == "PartialObjectMetadata":
+		out = partialOf(obj)
 	}
 	ew.buf.Reset()
 	if err := ew.objEnc.Encode(out, &ew.buf); err != nil {
 		ew.s.log.Warn("watch: encoding object", "err", err)
 		return false
 	}
-	ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: ew.buf.Bytes()}}
+	return ew.send(string(typ), ew.buf.Bytes())
+}
+
+func (ew *eventWriter) send(typ string, raw []byte) bool {
+	ev := &metav1.WatchEvent{Type: typ, Object: runtime.RawExtension{Raw: raw}}
 	if err := ew.enc.Encode(ev); err != nil {
 		return false
 	}
@@ -250,21 +276,26 @@ func (ew *eventWriter) write(typ watch.EventType, obj runtime.Object) bool {
 	return true
 }
 
-// writeStatus sends an ERROR event (used for 410 Gone). It starts the
-// response if nothing has been written yet.
+// writeStatus starts the response and sends err as an ERROR event (used
+// for 410 Gone), encoded like the other events.
 func (ew *eventWriter) writeStatus(err error) {
 	st := toStatus(err)
-	st.Kind, st.APIVersion = "Status", "v1"
 	ew.start()
 	ew.buf.Reset()
-	enc := ew.s.codecs.WithoutConversion().EncoderForVersion(ew.s.codecs.LegacyCodec(), schema.GroupVersion{Version: "v1"})
-	_ = enc
-	data, mErr := runtime.Encode(ew.s.codecs.LegacyCodec(schema.GroupVersion{Version: "v1"}), st)
-	if mErr != nil {
+	enc := ew.s.codecs.WithoutConversion().EncoderForVersion(ew.s.streamObjectSerializer(ew.w), schema.GroupVersion{Version: "v1"})
+	if err := enc.Encode(st, &ew.buf); err != nil {
+		ew.s.log.Warn("watch: encoding status", "err", err)
 		return
 	}
-	_ = ew.enc.Encode(&metav1.WatchEvent{Type: string(watch.Error), Object: runtime.RawExtension{Raw: data}})
-	if ew.flusher != nil {
-		ew.flusher.Flush()
+	ew.send(string(watch.Error), ew.buf.Bytes())
+}
+
+// streamObjectSerializer is the serializer for objects inside the events of
+// a watch response whose Content-Type is already set.
+func (s *Server) streamObjectSerializer(w http.ResponseWriter) runtime.Encoder {
+	info, ok := s.serializerFor(w.Header().Get("Content-Type"))
+	if !ok {
+		info, _ = s.serializerFor(mediaJSON)
 	}
+	return info.Serializer
 }

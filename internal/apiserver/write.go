@@ -93,8 +93,9 @@ func partialOf(obj runtime.Object) *metav1.PartialObjectMetadata {
 	if m, err := meta.Accessor(obj); err == nil {
 		p.ObjectMeta = *objectMetaCopy(m)
 	}
-	gvk := obj.GetObjectKind().GroupVersionKind()
-	p.APIVersion, p.Kind = gvk.GroupVersion().String(), gvk.Kind
+	// As in kube-apiserver, list items and single objects alike are
+	// meta.k8s.io/v1 PartialObjectMetadata.
+	p.APIVersion, p.Kind = metaV1.String(), "PartialObjectMetadata"
 	return p
 }
 
@@ -129,7 +130,7 @@ func (s *Server) toTable(r *http.Request, res *api.Resource, obj runtime.Object)
 		case "Object":
 			row.Object = runtime.RawExtension{Object: withKind(item, res)}
 		default:
-			row.Object = runtime.RawExtension{Object: partialOfKind(item, res)}
+			row.Object = runtime.RawExtension{Object: partialOf(item)}
 		}
 		t.Rows = append(t.Rows, row)
 	}
@@ -149,12 +150,6 @@ func (s *Server) toTable(r *http.Request, res *api.Resource, obj runtime.Object)
 		addRow(obj)
 	}
 	return t, nil
-}
-
-func partialOfKind(item runtime.Object, res *api.Resource) runtime.Object {
-	p := partialOf(item)
-	p.APIVersion, p.Kind = "meta.k8s.io/v1", "PartialObjectMetadata"
-	return p
 }
 
 func withKind(item runtime.Object, res *api.Resource) runtime.Object {
