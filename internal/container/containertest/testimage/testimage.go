@@ -1,0 +1,276 @@
+// Package testimage is the program of the conformance suite's test image,
+// written against a small System interface so that the same behaviour runs
+// as a static binary in a FROM-scratch image on Docker (./cmd) and in
+// process on the fake runtime. Its first argument picks a mode:
+//
+//	serve PORT     HTTP on PORT answering with the hostname; exit 0 on SIGTERM
+//	get URL        GET URL (retrying for 10 s), print the body; exit 0 on 200
+//	exit CODE      print "stdout CODE" and "stderr CODE", exit CODE
+//	env            print the environment, sorted
+//	hostname       print the hostname
+//	cat FILE...    print files
+//	sleep [SECS]   print "sleeping", then exit 0 on SIGTERM ("terminated") or after SECS
+//	ignore-term    print "ignoring SIGTERM" and run until killed
+//	log N          print "line 1" … "line N", then sleep
+//	echo-stdin     copy stdin to stdout until EOF, exit 0
+//	oom            allocate memory until killed
+//	orphan SECS    start a child that exits after SECS and exit at once
+//	zombies        print the number of zombie processes
+package testimage
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// System is what the program needs from its environment.
+type System interface {
+	Stdin() io.Reader
+	Stdout() io.Writer
+	Stderr() io.Writer
+	Environ() []string
+	Hostname() (string, error)
+	ReadFile(name string) ([]byte, error)
+	// Listen listens on TCP port on every address of the pod.
+	Listen(port int) (net.Listener, error)
+	// Dial connects to a TCP address ("localhost:8080").
+	Dial(ctx context.Context, addr string) (net.Conn, error)
+	// Signals delivers SIGTERM and SIGINT.
+	Signals() <-chan os.Signal
+	// Allocate allocates n bytes, touches them and keeps them.
+	Allocate(n int)
+	// StartChild starts a copy of the program with args without waiting
+	// for it.
+	StartChild(args ...string) error
+}
+
+// Main runs the mode in args (without the program name) and returns the
+// exit code.
+func Main(args []string, sys System) int {
+	out, errw := sys.Stdout(), sys.Stderr()
+	if len(args) == 0 {
+		fmt.Fprintln(errw, "testimage: no mode")
+		return 2
+	}
+	arg := func(i int) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return ""
+	}
+	switch args[0] {
+	case "serve":
+		return serve(sys, arg(1))
+	case "get":
+		return get(sys, arg(1))
+	case "exit":
+		code, _ := strconv.Atoi(arg(1))
+		fmt.Fprintf(out, "stdout %d\n", code)
+		fmt.Fprintf(errw, "stderr %d\n", code)
+		return code
+	case "env":
+		env := sys.Environ()
+		sort.Strings(env)
+		for _, e := range env {
+			fmt.Fprintln(out, e)
+		}
+		return 0
+	case "hostname":
+		h, err := sys.Hostname()
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
+		fmt.Fprintln(out, h)
+		return 0
+	case "cat":
+		for _, f := range args[1:] {
+			b, err := sys.ReadFile(f)
+			if err != nil {
+				fmt.Fprintln(errw, err)
+				return 1
+			}
+			out.Write(b)
+		}
+		return 0
+	case "sleep":
+		fmt.Fprintln(out, "sleeping")
+		var after <-chan time.Time
+		if secs, err := strconv.ParseFloat(arg(1), 64); err == nil {
+			after = time.After(time.Duration(secs * float64(time.Second)))
+		}
+		select {
+		case <-sys.Signals():
+			fmt.Fprintln(out, "terminated")
+		case <-after:
+		}
+		return 0
+	case "ignore-term":
+		fmt.Fprintln(out, "ignoring SIGTERM")
+		for range sys.Signals() {
+			fmt.Fprintln(out, "got a signal, ignoring it")
+		}
+		return 0
+	case "log":
+		n, _ := strconv.Atoi(arg(1))
+		for i := 1; i <= n; i++ {
+			fmt.Fprintf(out, "line %d\n", i)
+		}
+		<-sys.Signals()
+		return 0
+	case "echo-stdin":
+		if _, err := io.Copy(out, sys.Stdin()); err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
+		return 0
+	case "oom":
+		fmt.Fprintln(out, "allocating")
+		for {
+			sys.Allocate(4 << 20)
+		}
+	case "orphan":
+		if err := sys.StartChild("sleep", arg(1)); err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
+		return 0
+	case "zombies":
+		return zombies(sys)
+	}
+	fmt.Fprintf(errw, "testimage: unknown mode %q\n", args[0])
+	return 127
+}
+
+func serve(sys System, port string) int {
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		fmt.Fprintln(sys.Stderr(), "serve: bad port", port)
+		return 2
+	}
+	l, err := sys.Listen(p)
+	if err != nil {
+		fmt.Fprintln(sys.Stderr(), err)
+		return 1
+	}
+	host, _ := sys.Hostname()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s\n", host)
+	})}
+	go srv.Serve(l)
+	fmt.Fprintf(sys.Stdout(), "serving on %d\n", p)
+	<-sys.Signals()
+	srv.Close()
+	fmt.Fprintln(sys.Stdout(), "terminated")
+	return 0
+}
+
+func get(sys System, url string) int {
+	client := &http.Client{
+		Timeout: 2 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return sys.Dial(ctx, addr)
+		}},
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			sys.Stdout().Write(body)
+			if resp.StatusCode == http.StatusOK {
+				return 0
+			}
+			return 1
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintln(sys.Stderr(), err)
+			return 1
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// zombies counts processes in state Z in /proc.
+func zombies(sys System) int {
+	dir, err := os.ReadDir("/proc")
+	if err != nil {
+		fmt.Fprintln(sys.Stderr(), err)
+		return 1
+	}
+	n := 0
+	for _, e := range dir {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := sys.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) S ...: the state follows the last ')'.
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && strings.HasPrefix(s[i+1:], " Z") {
+			n++
+		}
+	}
+	fmt.Fprintln(sys.Stdout(), n)
+	return 0
+}
+
+// OS is the System of a real process.
+type OS struct {
+	signals chan os.Signal
+	keep    [][]byte
+}
+
+// NewOS returns the System of this process; it takes over SIGTERM and
+// SIGINT.
+func NewOS(notify func(c chan<- os.Signal, sig ...os.Signal)) *OS {
+	s := &OS{signals: make(chan os.Signal, 4)}
+	notify(s.signals, syscall.SIGTERM, syscall.SIGINT)
+	return s
+}
+
+func (s *OS) Stdin() io.Reader                     { return bufio.NewReader(os.Stdin) }
+func (s *OS) Stdout() io.Writer                    { return os.Stdout }
+func (s *OS) Stderr() io.Writer                    { return os.Stderr }
+func (s *OS) Environ() []string                    { return os.Environ() }
+func (s *OS) Hostname() (string, error)            { return os.Hostname() }
+func (s *OS) ReadFile(name string) ([]byte, error) { return os.ReadFile(name) }
+func (s *OS) Signals() <-chan os.Signal            { return s.signals }
+func (s *OS) Listen(port int) (net.Listener, error) {
+	return net.Listen("tcp", ":"+strconv.Itoa(port))
+}
+func (s *OS) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+func (s *OS) Allocate(n int) {
+	b := make([]byte, n)
+	for i := 0; i < n; i += 4096 {
+		b[i] = 1
+	}
+	s.keep = append(s.keep, b)
+}
+func (s *OS) StartChild(args ...string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+	if err != nil {
+		return err
+	}
+	return p.Release()
+}

@@ -1,0 +1,82 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/network"
+
+	"github.com/gantry-dev/gantry/internal/container"
+)
+
+// EnsureNetwork implements container.NetworkManager.
+func (r *Runtime) EnsureNetwork(ctx context.Context, cfg container.NetworkConfig) (container.Network, error) {
+	want, err := netip.ParsePrefix(cfg.Subnet)
+	if cfg.Name == "" || err != nil || !want.Addr().Is4() {
+		return container.Network{}, fmt.Errorf("network %q with subnet %q: %w: need a name and an IPv4 CIDR", cfg.Name, cfg.Subnet, container.ErrInvalid)
+	}
+	want = want.Masked()
+	for range 2 {
+		n, err := r.inspectNetwork(ctx, cfg.Name)
+		if err == nil {
+			if n.Subnet != want.String() {
+				return container.Network{}, fmt.Errorf("network %q has subnet %s, not %s: %w", cfg.Name, n.Subnet, want, container.ErrConflict)
+			}
+			return n, nil
+		}
+		if !cerrdefs.IsNotFound(err) {
+			return container.Network{}, classify(err, "inspect network %q", cfg.Name)
+		}
+		_, err = r.api.NetworkCreate(ctx, cfg.Name, network.CreateOptions{
+			Driver: "bridge",
+			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: want.String()}}},
+			Labels: map[string]string{labelKind: "network"},
+		})
+		switch {
+		case err == nil:
+			return r.inspectNetwork(ctx, cfg.Name)
+		case cerrdefs.IsConflict(err):
+			continue // created concurrently by another node: inspect it
+		case cerrdefs.IsPermissionDenied(err):
+			// Docker answers 403 when the subnet overlaps another network's.
+			return container.Network{}, fmt.Errorf("create network %q: %w: %w", cfg.Name, container.ErrConflict, err)
+		default:
+			return container.Network{}, classify(err, "create network %q", cfg.Name)
+		}
+	}
+	return container.Network{}, fmt.Errorf("create network %q: %w", cfg.Name, container.ErrConflict)
+}
+
+// inspectNetwork returns the network name or Docker's (unclassified) error.
+func (r *Runtime) inspectNetwork(ctx context.Context, name string) (container.Network, error) {
+	n, err := r.api.NetworkInspect(ctx, name, network.InspectOptions{})
+	if err != nil {
+		return container.Network{}, err
+	}
+	if n.Name != name { // inspect also matches ID prefixes
+		return container.Network{}, cerrdefs.ErrNotFound.WithMessage("network " + name)
+	}
+	out := container.Network{ID: n.ID, Name: n.Name}
+	if len(n.IPAM.Config) > 0 {
+		out.Subnet, out.Gateway = n.IPAM.Config[0].Subnet, n.IPAM.Config[0].Gateway
+	}
+	return out, nil
+}
+
+// RemoveNetwork implements container.NetworkManager.
+func (r *Runtime) RemoveNetwork(ctx context.Context, name string) error {
+	if _, err := r.inspectNetwork(ctx, name); cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	err := r.api.NetworkRemove(ctx, name)
+	switch {
+	case err == nil, cerrdefs.IsNotFound(err):
+		return nil
+	case cerrdefs.IsPermissionDenied(err):
+		// Docker answers 403 while endpoints are attached.
+		return fmt.Errorf("remove network %q: %w: %w", name, container.ErrConflict, err)
+	}
+	return classify(err, "remove network %q", name)
+}
