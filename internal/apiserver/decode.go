@@ -41,8 +41,11 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, res *api.R
 	if !ok {
 		return nil, unsupportedMediaType(ct)
 	}
+	// The codecs are strict (EnableStrict): every decoder reports unknown
+	// and duplicate fields as a strict decoding error next to a fully
+	// decoded object; the mode decides what becomes of them.
 	dec := info.Serializer
-	if mode != validationIgnore && info.StrictSerializer != nil {
+	if info.StrictSerializer != nil {
 		dec = info.StrictSerializer
 	}
 	into := res.New()
@@ -50,11 +53,13 @@ func (s *Server) decodeObject(w http.ResponseWriter, r *http.Request, res *api.R
 	obj, got, err := dec.Decode(data, &gvk, into)
 	if err != nil {
 		if strict, ok := runtime.AsStrictDecodingError(err); ok && obj != nil {
-			if mode == validationStrict {
+			switch mode {
+			case validationStrict:
 				return nil, badRequest("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err)
-			}
-			for _, e := range strict.Errors() {
-				addWarning(w, e.Error())
+			case validationWarn:
+				for _, e := range strict.Errors() {
+					addWarning(w, e.Error())
+				}
 			}
 		} else {
 			return nil, decodeError(gvk.Kind, gvk.Version, err)

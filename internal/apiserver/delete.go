@@ -58,9 +58,11 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request, req *reque
 	if err != nil {
 		return err
 	}
+	// 202 only for a pending deletion asked for with orphanDependents=false,
+	// as kube-apiserver answers (clients depend on 200 otherwise).
 	code := http.StatusOK
-	if !deleted {
-		code = http.StatusAccepted // deletion started, finalizers or grace pending
+	if !deleted && opts.OrphanDependents != nil && !*opts.OrphanDependents {
+		code = http.StatusAccepted
 	}
 	if deleted && req.res.Kind != "Pod" {
 		m := objectMeta(out)
@@ -139,6 +141,11 @@ func (s *Server) delete(ctx context.Context, req *request, name string, opts *me
 				zero := int64(0)
 				nm.SetDeletionGracePeriodSeconds(&zero)
 			}
+		}
+		// Starting deletion is a change controllers must observe: the
+		// generation moves, as in Kubernetes.
+		if m.GetDeletionTimestamp() == nil && nm.GetGeneration() > 0 {
+			nm.SetGeneration(nm.GetGeneration() + 1)
 		}
 		if dryRun || !changed(next, current) {
 			return next, false, nil

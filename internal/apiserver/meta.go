@@ -64,6 +64,13 @@ func prepareForUpdate(res *api.Resource, obj, old runtime.Object) {
 	if res.HasSubresource(api.SubStatus) {
 		copyField(obj, old, "Status")
 	}
+	switch o := obj.(type) {
+	case *corev1.Namespace:
+		// Only PUT .../finalize changes a namespace's spec.finalizers.
+		o.Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
+	case *corev1.Service:
+		prepareServiceUpdate(o, old.(*corev1.Service))
+	}
 	if res.Generation && specChanged(obj, old) {
 		m.SetGeneration(om.GetGeneration() + 1)
 	}

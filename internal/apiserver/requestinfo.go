@@ -59,12 +59,12 @@ func parseRequestInfo(r *http.Request) (requestInfo, bool) {
 		watchPrefix = true
 		parts = parts[1:]
 	}
-	if len(parts) >= 2 && parts[0] == "namespaces" && len(parts) != 2 || len(parts) >= 3 && parts[0] == "namespaces" {
-		// namespaces/{ns}/{resource}/... (but namespaces/{name} alone is the namespace object)
-		if len(parts) >= 3 {
-			info.namespace = parts[1]
-			parts = parts[2:]
-		}
+	// namespaces/{ns}/{resource}/... is a namespaced resource, but
+	// namespaces/{name} and namespaces/{name}/{status,finalize} are the
+	// namespace object (cluster-scoped) and its subresources.
+	if len(parts) >= 3 && parts[0] == "namespaces" && parts[2] != "status" && parts[2] != "finalize" {
+		info.namespace = parts[1]
+		parts = parts[2:]
 	}
 	if len(parts) > 0 {
 		info.resource = parts[0]

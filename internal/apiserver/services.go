@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -137,6 +138,111 @@ func wantsClusterIP(svc *corev1.Service) bool {
 	return svc.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.ClusterIP != corev1.ClusterIPNone
 }
 
+// prepareServiceUpdate does for a service update what Kubernetes' service
+// registry does before validation: it carries over from old the values
+// the server allocated and the update leaves unset (a client that PUTs a
+// service without spec.clusterIP or a port's nodePort keeps them), and
+// drops the fields of the old type that no longer apply and that the
+// client did not change (node ports and externalTrafficPolicy when a
+// NodePort service becomes ClusterIP, …).
+func prepareServiceUpdate(svc, old *corev1.Service) {
+	// Carry over allocated values.
+	if needsClusterIP(svc) && needsClusterIP(old) {
+		if svc.Spec.ClusterIP == "" {
+			svc.Spec.ClusterIP = old.Spec.ClusterIP
+		}
+		if len(svc.Spec.ClusterIPs) == 0 {
+			svc.Spec.ClusterIPs = old.Spec.ClusterIPs
+		}
+		if len(svc.Spec.IPFamilies) == 0 {
+			svc.Spec.IPFamilies = old.Spec.IPFamilies
+		}
+		if svc.Spec.IPFamilyPolicy == nil {
+			svc.Spec.IPFamilyPolicy = old.Spec.IPFamilyPolicy
+		}
+	}
+	if wantsNodePorts(svc) && wantsNodePorts(old) {
+		// A port keeps the node port of the old port with its name, unless
+		// another port of the new service already uses that node port.
+		used := map[int32]bool{}
+		for _, p := range svc.Spec.Ports {
+			used[p.NodePort] = true
+		}
+		byName := map[string]int32{}
+		for _, p := range old.Spec.Ports {
+			byName[p.Name] = p.NodePort
+		}
+		for i := range svc.Spec.Ports {
+			p := &svc.Spec.Ports[i]
+			if np := byName[p.Name]; p.NodePort == 0 && np != 0 && !used[np] {
+				p.NodePort = np
+				used[np] = true
+			}
+		}
+	}
+	if needsHealthCheckNodePort(svc) && needsHealthCheckNodePort(old) && svc.Spec.HealthCheckNodePort == 0 {
+		svc.Spec.HealthCheckNodePort = old.Spec.HealthCheckNodePort
+	}
+
+	// Drop what the new type does not use, where the client left it as it was.
+	if needsClusterIP(old) && !needsClusterIP(svc) {
+		if slices.Equal(svc.Spec.ClusterIPs, old.Spec.ClusterIPs) && svc.Spec.ClusterIP == old.Spec.ClusterIP {
+			svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
+		}
+		if slices.Equal(svc.Spec.IPFamilies, old.Spec.IPFamilies) {
+			svc.Spec.IPFamilies = nil
+		}
+		if ptrEqual(svc.Spec.IPFamilyPolicy, old.Spec.IPFamilyPolicy) {
+			svc.Spec.IPFamilyPolicy = nil
+		}
+	}
+	if wantsNodePorts(old) && !wantsNodePorts(svc) && slices.Equal(nodePorts(svc), nodePorts(old)) {
+		for i := range svc.Spec.Ports {
+			svc.Spec.Ports[i].NodePort = 0
+		}
+	}
+	if needsHealthCheckNodePort(old) && !needsHealthCheckNodePort(svc) && svc.Spec.HealthCheckNodePort == old.Spec.HealthCheckNodePort {
+		svc.Spec.HealthCheckNodePort = 0
+	}
+	if old.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if ptrEqual(svc.Spec.AllocateLoadBalancerNodePorts, old.Spec.AllocateLoadBalancerNodePorts) {
+			svc.Spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if ptrEqual(svc.Spec.LoadBalancerClass, old.Spec.LoadBalancerClass) {
+			svc.Spec.LoadBalancerClass = nil
+		}
+	}
+	if externallyAccessible(old) && !externallyAccessible(svc) && svc.Spec.ExternalTrafficPolicy == old.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		svc.Status.LoadBalancer = corev1.LoadBalancerStatus{}
+	}
+}
+
+func needsClusterIP(svc *corev1.Service) bool { return svc.Spec.Type != corev1.ServiceTypeExternalName }
+
+func needsHealthCheckNodePort(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
+func externallyAccessible(svc *corev1.Service) bool {
+	return svc.Spec.Type == corev1.ServiceTypeLoadBalancer || svc.Spec.Type == corev1.ServiceTypeNodePort ||
+		svc.Spec.Type == corev1.ServiceTypeClusterIP && len(svc.Spec.ExternalIPs) > 0
+}
+
+func nodePorts(svc *corev1.Service) []int32 {
+	out := make([]int32, len(svc.Spec.Ports))
+	for i, p := range svc.Spec.Ports {
+		out[i] = p.NodePort
+	}
+	return out
+}
+
+func ptrEqual[T comparable](a, b *T) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
+}
+
 // allocate fills the ClusterIP and node ports svc needs and that old (nil
 // on create) did not already hold. It returns a function that undoes the
 // new reservations, for when the write fails.
@@ -149,6 +255,21 @@ func (a *serviceAllocator) allocate(ctx context.Context, svc, old *corev1.Servic
 		}
 	}
 	var errs field.ErrorList
+	if svc.Spec.ClusterIP == "" && len(svc.Spec.ClusterIPs) > 0 {
+		svc.Spec.ClusterIP = svc.Spec.ClusterIPs[0]
+	}
+	if len(svc.Spec.ClusterIPs) > 0 && svc.Spec.ClusterIPs[0] != svc.Spec.ClusterIP {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "clusterIPs").Index(0), svc.Spec.ClusterIPs[0], "must match `clusterIP` when both are specified"))
+	}
+	if old != nil && old.Spec.ClusterIP != "" && svc.Spec.Type != corev1.ServiceTypeExternalName && svc.Spec.ClusterIP != old.Spec.ClusterIP {
+		errs = append(errs, field.Invalid(field.NewPath("spec", "clusterIPs").Index(0), svc.Spec.ClusterIPs, "may not change once set"))
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
+	}
+	if len(errs) > 0 {
+		return func() {}, apierrors.NewInvalid(corev1.SchemeGroupVersion.WithKind("Service").GroupKind(), svc.Name, errs)
+	}
 	if wantsClusterIP(svc) && (old == nil || old.Spec.ClusterIP == "" || old.Spec.ClusterIP == corev1.ClusterIPNone) {
 		if ip := svc.Spec.ClusterIP; ip != "" {
 			path := field.NewPath("spec", "clusterIPs").Index(0)
@@ -276,16 +397,19 @@ func (s *Server) admitCreate(ctx context.Context, req *request, obj runtime.Obje
 	return s.services.allocate(ctx, svc, nil)
 }
 
-// admitUpdate performs allocations for an updated object.
-func (s *Server) admitUpdate(ctx context.Context, req *request, next, current runtime.Object, dryRun bool) error {
+// admitUpdate performs allocations for an updated object. Once next is
+// stored the caller runs commit (which frees what current held and next
+// no longer does); if it is not stored, undo.
+func (s *Server) admitUpdate(ctx context.Context, req *request, next, current runtime.Object, dryRun bool) (commit, undo func(), err error) {
+	nop := func() {}
 	svc, ok := next.(*corev1.Service)
 	if !ok || dryRun || req.subresource != "" {
-		return nil
+		return nop, nop, nil
 	}
 	old := current.(*corev1.Service)
-	if _, err := s.services.allocate(ctx, svc, old); err != nil {
-		return err
+	undo, err = s.services.allocate(ctx, svc, old)
+	if err != nil {
+		return nop, nop, err
 	}
-	s.services.releaseUnused(ctx, svc, old)
-	return nil
+	return func() { s.services.releaseUnused(context.WithoutCancel(ctx), svc, old) }, undo, nil
 }

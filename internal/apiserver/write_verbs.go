@@ -208,7 +208,8 @@ func (s *Server) applyUpdate(req *request, obj, current runtime.Object, manager 
 	om, cm := objectMeta(obj), objectMeta(current)
 	if cm.GetDeletionTimestamp() != nil {
 		if added := newFinalizers(om.GetFinalizers(), cm.GetFinalizers()); len(added) > 0 {
-			return apierrors.NewForbidden(req.groupResource(), om.GetName(), fmt.Errorf("no new finalizers can be added if the object is being deleted, found new finalizers %q", added))
+			return apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), om.GetName(), field.ErrorList{field.Forbidden(field.NewPath("metadata", "finalizers"),
+				fmt.Sprintf("no new finalizers can be added if the object is being deleted, found new finalizers %q", added))})
 		}
 	}
 	if err := s.validateUpdate(req, obj, current); err != nil {
@@ -250,7 +251,8 @@ func (s *Server) update(ctx context.Context, req *request, expected int64, opts 
 		if err != nil {
 			return nil, err
 		}
-		if err := s.admitUpdate(ctx, req, next, current, opts.dryRun); err != nil {
+		commit, undo, err := s.admitUpdate(ctx, req, next, current, opts.dryRun)
+		if err != nil {
 			return nil, err
 		}
 		if opts.dryRun {
@@ -259,6 +261,7 @@ func (s *Server) update(ctx context.Context, req *request, expected int64, opts 
 		}
 		m := objectMeta(next)
 		if m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !namespaceBlocked(next) {
+			undo()
 			out, err := req.store.delete(ctx, req.namespace, req.name, curRV)
 			if apierrors.IsConflict(err) && expected == 0 && attempt < 10 {
 				continue
@@ -272,13 +275,19 @@ func (s *Server) update(ctx context.Context, req *request, expected int64, opts 
 			return nil, err
 		}
 		if !changed(next, current) {
+			undo()
 			return current, nil
 		}
 		out, err := req.store.update(ctx, next, curRV)
-		if apierrors.IsConflict(err) && expected == 0 && attempt < 10 {
-			continue
+		if err != nil {
+			undo()
+			if apierrors.IsConflict(err) && expected == 0 && attempt < 10 {
+				continue
+			}
+			return nil, err
 		}
-		return out, err
+		commit()
+		return out, nil
 	}
 }
 
