@@ -3,9 +3,6 @@ package api
 import (
 	"fmt"
 
-	appsv1 "k8s.io/api/apps/v1"
-	corev1 "k8s.io/api/core/v1"
-	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -24,8 +21,28 @@ import (
 func attachStrategy(r *Resource) {
 	switch r.GVR {
 	// core/v1
+	case gvr("", "v1", "namespaces"):
+		setStrategy(r, defaultNamespace, validateNamespace, validateNamespaceUpdate)
 	case gvr("", "v1", "pods"):
 		setStrategy(r, defaultPod, validatePod, validatePodUpdate)
+	case gvr("", "v1", "services"):
+		setStrategy(r, defaultService, validateService, validateServiceUpdate)
+	case gvr("", "v1", "endpoints"):
+		setStrategy(r, defaultEndpoints, validateEndpoints, validateEndpointsUpdate)
+	case gvr("", "v1", "configmaps"):
+		setStrategy(r, defaultConfigMap, validateConfigMap, validateConfigMapUpdate)
+	case gvr("", "v1", "secrets"):
+		setStrategy(r, defaultSecret, validateSecret, validateSecretUpdate)
+	case gvr("", "v1", "nodes"):
+		setStrategy(r, defaultNode, validateNode, validateNodeUpdate)
+	case gvr("", "v1", "events"):
+		setStrategy(r, nil, validateCoreEvent, validateCoreEventUpdate)
+	case gvr("", "v1", "serviceaccounts"):
+		setStrategy(r, nil, validateServiceAccount, validateServiceAccountUpdate)
+	case gvr("", "v1", "resourcequotas"):
+		setStrategy(r, defaultResourceQuota, validateResourceQuota, validateResourceQuotaUpdate)
+	case gvr("", "v1", "limitranges"):
+		setStrategy(r, defaultLimitRange, validateLimitRange, validateLimitRangeUpdate)
 	case gvr("", "v1", "persistentvolumes"):
 		setStrategy(r, defaultPV, validatePV, validatePVUpdate)
 	case gvr("", "v1", "persistentvolumeclaims"):
@@ -43,9 +60,55 @@ func attachStrategy(r *Resource) {
 	case gvr("apps", "v1", "controllerrevisions"):
 		setStrategy(r, nil, validateControllerRevision, validateControllerRevisionUpdate)
 
+	// batch/v1
+	case gvr("batch", "v1", "jobs"):
+		setStrategy(r, defaultJob, validateJob, validateJobUpdate)
+	case gvr("batch", "v1", "cronjobs"):
+		setStrategy(r, defaultCronJob, validateCronJob, validateCronJobUpdate)
+
+	// autoscaling
+	case gvr("autoscaling", "v2", "horizontalpodautoscalers"):
+		setStrategy(r, defaultHPAv2, validateHPAv2, validateHPAv2Update)
+	case gvr("autoscaling", "v1", "horizontalpodautoscalers"):
+		setStrategy(r, defaultHPAv1, validateHPAv1, validateHPAv1Update)
+
+	// networking.k8s.io/v1
+	case gvr("networking.k8s.io", "v1", "ingresses"):
+		setStrategy(r, nil, validateIngress, validateIngressUpdate)
+	case gvr("networking.k8s.io", "v1", "ingressclasses"):
+		setStrategy(r, defaultIngressClass, validateIngressClass, validateIngressClassUpdate)
+	case gvr("networking.k8s.io", "v1", "networkpolicies"):
+		setStrategy(r, defaultNetworkPolicy, validateNetworkPolicy, validateNetworkPolicyUpdate)
+
+	// discovery.k8s.io/v1, coordination.k8s.io/v1
+	case gvr("discovery.k8s.io", "v1", "endpointslices"):
+		setStrategy(r, defaultEndpointSlice, validateEndpointSlice, validateEndpointSliceUpdate)
+	case gvr("coordination.k8s.io", "v1", "leases"):
+		setStrategy(r, nil, validateLease, validateLeaseUpdate)
+
+	// rbac.authorization.k8s.io/v1
+	case gvr("rbac.authorization.k8s.io", "v1", "roles"):
+		setStrategy(r, nil, validateRole, validateRoleUpdate)
+	case gvr("rbac.authorization.k8s.io", "v1", "rolebindings"):
+		setStrategy(r, defaultRoleBinding, validateRoleBinding, validateRoleBindingUpdate)
+	case gvr("rbac.authorization.k8s.io", "v1", "clusterroles"):
+		setStrategy(r, nil, validateClusterRole, validateClusterRoleUpdate)
+	case gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"):
+		setStrategy(r, defaultClusterRoleBinding, validateClusterRoleBinding, validateClusterRoleBindingUpdate)
+
+	// events.k8s.io/v1
+	case gvr("events.k8s.io", "v1", "events"):
+		setStrategy(r, nil, validateEventsV1, validateEventsV1Update)
+
 	// storage.k8s.io/v1
 	case gvr("storage.k8s.io", "v1", "storageclasses"):
 		setStrategy(r, defaultStorageClass, validateStorageClass, validateStorageClassUpdate)
+
+	// scheduling.k8s.io/v1, policy/v1
+	case gvr("scheduling.k8s.io", "v1", "priorityclasses"):
+		setStrategy(r, defaultPriorityClass, validatePriorityClass, validatePriorityClassUpdate)
+	case gvr("policy", "v1", "poddisruptionbudgets"):
+		setStrategy(r, nil, validatePDB, validatePDBUpdate)
 	}
 	if r.Default != nil && !r.Namespaced {
 		// Kubernetes clears metadata.namespace of cluster-scoped objects
@@ -107,9 +170,3 @@ func dedupeErrors(errs field.ErrorList) field.ErrorList {
 	}
 	return out
 }
-
-var (
-	_ = corev1.Pod{}
-	_ = appsv1.Deployment{}
-	_ = storagev1.StorageClass{}
-)

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metav1validation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -93,8 +94,21 @@ func validateMetaContent(meta *metav1.ObjectMeta) field.ErrorList {
 	allErrs = append(allErrs, apimachineryvalidation.ValidateAnnotations(meta.Annotations, metaPath.Child("annotations"))...)
 	allErrs = append(allErrs, apimachineryvalidation.ValidateOwnerReferences(meta.OwnerReferences, metaPath.Child("ownerReferences"))...)
 	allErrs = append(allErrs, apimachineryvalidation.ValidateFinalizers(meta.Finalizers, metaPath.Child("finalizers"))...)
+	for i, f := range meta.Finalizers {
+		allErrs = append(allErrs, validateKubeFinalizerName(f, metaPath.Child("finalizers").Index(i))...)
+	}
 	allErrs = append(allErrs, metav1validation.ValidateManagedFields(meta.ManagedFields, metaPath.Child("managedFields"))...)
 	return allErrs
+}
+
+// standardFinalizers are the finalizer names that need no domain prefix.
+var standardFinalizers = sets.New("kubernetes", metav1.FinalizerOrphanDependents, metav1.FinalizerDeleteDependents)
+
+func validateKubeFinalizerName(name string, fldPath *field.Path) field.ErrorList {
+	if !strings.Contains(name, "/") && !standardFinalizers.Has(name) {
+		return field.ErrorList{field.Invalid(fldPath, name, "name is neither a standard finalizer name nor is it fully qualified")}
+	}
+	return nil
 }
 
 // validateTemplateMeta checks the labels and annotations of an embedded
