@@ -5,6 +5,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -253,4 +254,18 @@ func TestControllerRevision(t *testing.T) {
 	changed := cr.DeepCopy()
 	changed.Data.Raw = []byte(`{"a":2}`)
 	vtCheck(t, vtUpdate(r, changed, cr), vtInvalid("data").with("field is immutable"))
+}
+
+func TestInvalidStatusMessage(t *testing.T) {
+	r := vtResource(t, gvr("apps", "v1", "deployments"))
+	d := vtDeployment()
+	d.Spec.Replicas = strategyPtr(int32(-1))
+	d.Spec.Template.Labels = map[string]string{"app": "db"}
+	errs := vtCreate(r, d)
+	got := apierrors.NewInvalid(r.GroupVersionKind().GroupKind(), d.Name, errs).Error()
+	want := `Deployment.apps "web" is invalid: [spec.replicas: Invalid value: -1: must be greater than or equal to 0, ` +
+		`spec.template.metadata.labels: Invalid value: {"app":"db"}: ` + "`selector` does not match template `labels`]"
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
 }

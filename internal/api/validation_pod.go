@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/google/go-cmp/cmp"
@@ -64,8 +65,7 @@ func validatePodSpecificAnnotations(annotations map[string]string, spec *corev1.
 		allErrs = append(allErrs, field.Invalid(fldPath.Key(corev1.MirrorPodAnnotationKey), v, "must set spec.nodeName if mirror pod annotation is set"))
 	}
 	if v, ok := annotations[corev1.PodDeletionCost]; ok {
-		var n int32
-		if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != strings.TrimSpace(v) {
+		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
 			allErrs = append(allErrs, field.Invalid(fldPath.Key(corev1.PodDeletionCost), v, "must be a 32bit integer"))
 		}
 	}
