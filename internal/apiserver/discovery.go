@@ -12,11 +12,14 @@ import (
 	gversion "github.com/gantry-dev/gantry/internal/version"
 )
 
-// discoveryDocs holds the classic discovery documents, built once.
+// discoveryDocs holds the discovery documents, built once and read-only
+// afterwards (shared by concurrent requests).
 type discoveryDocs struct {
 	groups    map[string]*metav1.APIGroup
 	groupList *metav1.APIGroupList
 	resources map[schema.GroupVersion]*metav1.APIResourceList
+	// aggregated discovery (apidiscovery.k8s.io/v2) of /api and /apis.
+	aggregatedCore, aggregatedGroups aggregatedDoc
 }
 
 var (
@@ -74,6 +77,14 @@ func newDiscoveryDocs(reg *api.Registry) *discoveryDocs {
 			list.APIResources = append(list.APIResources, metav1.APIResource{Name: "namespaces/finalize", Kind: "Namespace", Verbs: metav1.Verbs{"update"}})
 		}
 	}
+	d.groupList.Kind, d.groupList.APIVersion = "APIGroupList", "v1"
+	for _, g := range d.groups {
+		g.Kind, g.APIVersion = "APIGroup", "v1"
+	}
+	for _, l := range d.resources {
+		l.Kind, l.APIVersion = "APIResourceList", "v1"
+	}
+	d.buildAggregated(reg)
 	return d
 }
 
@@ -85,46 +96,35 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info req
 	d := s.discovery
 	core := strings.HasPrefix(strings.TrimPrefix(r.URL.Path, "/"), "api/") || strings.Trim(r.URL.Path, "/") == "api"
 	switch {
+	case core && info.gv.Version == "" && wantsAggregated(r):
+		d.aggregatedCore.serve(w, r)
+	case !core && info.gv.Group == "" && wantsAggregated(r):
+		d.aggregatedGroups.serve(w, r)
 	case core && info.gv.Version == "":
-		s.writeDiscovery(w, r, &metav1.APIVersions{
+		writeJSON(w, http.StatusOK, &metav1.APIVersions{
+			TypeMeta: metav1.TypeMeta{Kind: "APIVersions"},
 			Versions: []string{"v1"},
 			ServerAddressByClientCIDRs: []metav1.ServerAddressByClientCIDR{
 				{ClientCIDR: "0.0.0.0/0", ServerAddress: r.Host},
 			},
 		})
 	case !core && info.gv.Group == "":
-		s.writeDiscovery(w, r, d.groupList)
+		writeJSON(w, http.StatusOK, d.groupList)
 	case !core && info.gv.Version == "":
 		g, ok := d.groups[info.gv.Group]
 		if !ok {
 			s.writeError(w, r, notFound(r.URL.Path))
 			return
 		}
-		s.writeDiscovery(w, r, g)
+		writeJSON(w, http.StatusOK, g)
 	default:
 		list, ok := d.resources[info.gv]
 		if !ok {
 			s.writeError(w, r, notFound(r.URL.Path))
 			return
 		}
-		s.writeDiscovery(w, r, list)
+		writeJSON(w, http.StatusOK, list)
 	}
-}
-
-func (s *Server) writeDiscovery(w http.ResponseWriter, r *http.Request, obj interface {
-	GetObjectKind() schema.ObjectKind
-}) {
-	switch o := obj.(type) {
-	case *metav1.APIVersions:
-		o.Kind, o.APIVersion = "APIVersions", ""
-	case *metav1.APIGroupList:
-		o.Kind, o.APIVersion = "APIGroupList", "v1"
-	case *metav1.APIGroup:
-		o.Kind, o.APIVersion = "APIGroup", "v1"
-	case *metav1.APIResourceList:
-		o.Kind, o.APIVersion = "APIResourceList", "v1"
-	}
-	writeJSON(w, http.StatusOK, obj)
 }
 
 func (s *Server) serveVersion(w http.ResponseWriter, r *http.Request) {
