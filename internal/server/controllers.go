@@ -2,15 +2,66 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/gantry-dev/gantry/internal/api"
+	"github.com/gantry-dev/gantry/internal/controller/gc"
+	"github.com/gantry-dev/gantry/internal/controller/namespace"
 )
 
-// startControllers starts the control-plane controllers. Placeholder until
-// the garbage collector and namespace controller land.
+// startControllers builds API clients from cfg and starts the control-plane
+// controllers in goroutines. It returns once they are started; they stop
+// when ctx ends.
 func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, log *slog.Logger) error {
+	clientConfig := func(name string) *rest.Config {
+		c := rest.CopyConfig(cfg)
+		if c.QPS == 0 {
+			// client-go's default (5 QPS) would make namespace deletion,
+			// which walks every resource, take seconds.
+			c.QPS, c.Burst = 100, 200
+		}
+		c.UserAgent = "gantry-controller/" + name
+		return c
+	}
+
+	mdClient, err := metadata.NewForConfig(clientConfig(gc.Name))
+	if err != nil {
+		return fmt.Errorf("garbage collector client: %w", err)
+	}
+	collector, err := gc.New(gc.DefaultConfig(), mdClient, reg, log)
+	if err != nil {
+		return err
+	}
+
+	nsConfig := clientConfig(namespace.Name)
+	kube, err := kubernetes.NewForConfig(nsConfig)
+	if err != nil {
+		return fmt.Errorf("namespace controller client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(nsConfig)
+	if err != nil {
+		return fmt.Errorf("namespace controller client: %w", err)
+	}
+	namespaces, err := namespace.New(namespace.DefaultConfig(), kube, dyn, reg, log)
+	if err != nil {
+		return err
+	}
+
+	for name, run := range map[string]func(context.Context) error{
+		gc.Name:        collector.Run,
+		namespace.Name: namespaces.Run,
+	} {
+		go func() {
+			if err := run(ctx); err != nil {
+				log.Error("controller stopped", "controller", name, "err", err)
+			}
+		}()
+	}
 	return nil
 }
