@@ -73,7 +73,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg con
 		ReadonlyRootfs: cfg.Security.ReadOnlyRootfs,
 		CapAdd:         cfg.Security.CapAdd,
 		CapDrop:        cfg.Security.CapDrop,
-		OomScoreAdj:    cfg.Resources.OOMScoreAdj,
+		OomScoreAdj:    max(cfg.Resources.OOMScoreAdj, 0), // see doc.go
 		LogConfig:      logConfig,
 		Resources:      resources(cfg.Resources),
 	}

@@ -27,6 +27,10 @@
 //     sandbox's ResolvConfPath, which joined containers inherit, as they
 //     inherit its /etc/hosts (hostname, Domainname, HostAliases).
 //   - Docker's stop timeout has a granularity of one second.
+//   - A negative oom_score_adj makes runc fail ("can't get final child's
+//     PID from pipe") where dockerd lacks CAP_SYS_RESOURCE, as on these
+//     machines; negative values (kubelet's -998 for sandboxes, -997 for
+//     Guaranteed pods) are raised to 0.
 //
 // Every object carries the labels of container.Label* plus
 // io.gantry.node=<Config.Node>; the List methods filter on the node, so

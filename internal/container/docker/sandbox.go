@@ -54,7 +54,6 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 	}
 	host := &dcontainer.HostConfig{
 		IpcMode:     "shareable",
-		OomScoreAdj: -998,
 		Sysctls:     cfg.Sysctls,
 		LogConfig:   logConfig,
 	}

@@ -15,7 +15,7 @@
 //	echo-stdin     copy stdin to stdout until EOF, exit 0
 //	oom            allocate memory until killed
 //	orphan SECS    start a child that exits after SECS and exit at once
-//	zombies        print the number of zombie processes
+//	ps             print "PID STATE CMDLINE" for every process (Linux /proc)
 package testimage
 
 import (
@@ -145,8 +145,8 @@ func Main(args []string, sys System) int {
 			return 1
 		}
 		return 0
-	case "zombies":
-		return zombies(sys)
+	case "ps":
+		return ps(sys)
 	}
 	fmt.Fprintf(errw, "testimage: unknown mode %q\n", args[0])
 	return 127
@@ -202,29 +202,29 @@ func get(sys System, url string) int {
 	}
 }
 
-// zombies counts processes in state Z in /proc.
-func zombies(sys System) int {
+// ps lists /proc: "PID STATE CMDLINE" (a zombie has no command line).
+func ps(sys System) int {
 	dir, err := os.ReadDir("/proc")
 	if err != nil {
 		fmt.Fprintln(sys.Stderr(), err)
 		return 1
 	}
-	n := 0
 	for _, e := range dir {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		b, err := sys.ReadFile("/proc/" + e.Name() + "/stat")
+		stat, err := sys.ReadFile("/proc/" + e.Name() + "/stat")
 		if err != nil {
-			continue
+			continue // exited meanwhile
 		}
-		// pid (comm) S ...: the state follows the last ')'.
-		s := string(b)
-		if i := strings.LastIndexByte(s, ')'); i >= 0 && strings.HasPrefix(s[i+1:], " Z") {
-			n++
+		// "pid (comm) S …": the state follows the last ')'.
+		s, state := string(stat), "?"
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && len(s) > i+2 {
+			state = s[i+2 : i+3]
 		}
+		cmd, _ := sys.ReadFile("/proc/" + e.Name() + "/cmdline")
+		fmt.Fprintf(sys.Stdout(), "%s %s %s\n", e.Name(), state, strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")))
 	}
-	fmt.Fprintln(sys.Stdout(), n)
 	return 0
 }
 
@@ -268,7 +268,14 @@ func (s *OS) StartChild(args ...string) error {
 	if err != nil {
 		return err
 	}
-	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{Files: []*os.File{nil, os.Stdout, os.Stderr}})
+	// The child outlives our output streams: writing to them would kill it
+	// with SIGPIPE.
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	p, err := os.StartProcess(exe, append([]string{exe}, args...), &os.ProcAttr{Files: []*os.File{null, null, null}})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,176 @@
+package docker
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gantry-dev/gantry/internal/container"
+	"github.com/gantry-dev/gantry/internal/container/containertest"
+)
+
+func TestConformance(t *testing.T) {
+	img := testImage(t)
+	r := newTestRuntime(t)
+	netw := testNetwork(t, r)
+	containertest.Run(t, func(t *testing.T) container.Runtime { return newTestRuntime(t) }, containertest.Options{
+		TestImage: img,
+		Network:   netw,
+		Reconnect: func(t *testing.T, rt container.Runtime) container.Runtime {
+			return openRuntime(t, rt.(*Runtime).cfg)
+		},
+	})
+}
+
+func TestUnreachableDaemon(t *testing.T) {
+	r := openRuntime(t, Config{Host: "unix:///nonexistent/docker.sock"})
+	err := r.Ping(t.Context())
+	if !errors.Is(err, container.ErrUnavailable) || !container.IsTemporary(err) {
+		t.Errorf("Ping of a missing daemon = %v, want a temporary ErrUnavailable", err)
+	}
+	_, err = r.ListSandboxes(t.Context(), container.SandboxFilter{})
+	if !container.IsTemporary(err) {
+		t.Errorf("ListSandboxes on a missing daemon = %v, want a temporary error", err)
+	}
+}
+
+// TestNamespaces checks the Docker settings behind a pod: what containers
+// join, the pause process as PID 1 of a shared PID namespace, and that it
+// reaps orphans.
+func TestNamespaces(t *testing.T) {
+	img := testImage(t)
+	r := newTestRuntime(t)
+	netw := testNetwork(t, r)
+	ctx := t.Context()
+	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+		Pod:                   container.PodRef{Name: "ns", Namespace: "ct", UID: randomHex(8)},
+		Hostname:              "ns",
+		Network:               container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 10)},
+		ShareProcessNamespace: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.RemoveSandbox(t.Context(), sb) })
+	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{Name: "app", Image: img, Args: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := r.api.ContainerInspect(ctx, sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HostConfig.IpcMode != "shareable" {
+		t.Errorf("pause IpcMode = %q, want shareable", p.HostConfig.IpcMode)
+	}
+	c, err := r.api.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := "container:" + sb
+	if string(c.HostConfig.NetworkMode) != join || string(c.HostConfig.IpcMode) != join || string(c.HostConfig.PidMode) != join {
+		t.Errorf("app joins network %q ipc %q pid %q, want %q for each", c.HostConfig.NetworkMode, c.HostConfig.IpcMode, c.HostConfig.PidMode, join)
+	}
+
+	ps := func() string {
+		var out strings.Builder
+		if code, err := r.Exec(ctx, id, []string{"/testimage", "ps"}, container.Streams{Stdout: &out}); err != nil || code != 0 {
+			t.Fatalf("ps: %d %v", code, err)
+		}
+		return out.String()
+	}
+	if got := ps(); !strings.Contains(got, "1 S /pause\n") {
+		t.Fatalf("PID 1 of a pod sharing its PID namespace is not /pause:\n%s", got)
+	}
+
+	// An orphan is reparented to the pause process, which reaps it: its PID
+	// disappears instead of staying a zombie.
+	if code, err := r.Exec(ctx, id, []string{"/testimage", "orphan", "1"}, container.Streams{}); err != nil || code != 0 {
+		t.Fatalf("orphan: %d %v", code, err)
+	}
+	var pid string
+	for l := range strings.Lines(ps()) {
+		if strings.HasSuffix(l, " sleep 1\n") {
+			pid = strings.Fields(l)[0]
+		}
+	}
+	if pid == "" {
+		t.Fatalf("the orphan is not running:\n%s", ps())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := ps()
+		if !slices.ContainsFunc(strings.Split(got, "\n"), func(l string) bool { return strings.HasPrefix(l, pid+" ") }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("orphan %s was not reaped:\n%s", pid, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestHostConfig checks that resources and the security context reach
+// Docker (what docker inspect shows).
+func TestHostConfig(t *testing.T) {
+	img := testImage(t)
+	r := newTestRuntime(t)
+	ctx := t.Context()
+	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+		Pod:     container.PodRef{Name: "hc", Namespace: "ct", UID: randomHex(8)},
+		Network: container.SandboxNetwork{HostNetwork: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.RemoveSandbox(t.Context(), sb) })
+	uid, gid := int64(1000), int64(3000)
+	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{
+		Name: "app", Image: img, Args: []string{"sleep"},
+		Resources: container.Resources{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, MemoryLimitBytes: 64 << 20, PidsLimit: 100, OOMScoreAdj: 500},
+		Security: container.SecurityConfig{RunAsUser: &uid, RunAsGroup: &gid, SupplementalGroups: []int64{4000},
+			ReadOnlyRootfs: true, CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}, NoNewPrivileges: true, Seccomp: "unconfined"},
+		Mounts: []container.Mount{{Type: container.MountTmpfs, Target: "/tmp", SizeBytes: 1 << 20}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.api.ContainerInspect(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.HostConfig
+	if h.Memory != 64<<20 || h.MemorySwap != 64<<20 || h.CPUShares != 512 || h.CPUQuota != 50000 || h.CPUPeriod != 100000 ||
+		h.PidsLimit == nil || *h.PidsLimit != 100 || h.OomScoreAdj != 500 {
+		t.Errorf("resources = memory %d swap %d shares %d quota %d period %d pids %v oom %d", h.Memory, h.MemorySwap, h.CPUShares,
+			h.CPUQuota, h.CPUPeriod, h.PidsLimit, h.OomScoreAdj)
+	}
+	if c.Config.User != "1000:3000" || !slices.Equal(h.GroupAdd, []string{"4000"}) || !h.ReadonlyRootfs || h.Privileged ||
+		!(slices.Equal(h.CapAdd, []string{"NET_ADMIN"}) || slices.Equal(h.CapAdd, []string{"CAP_NET_ADMIN"})) || !slices.Equal(h.CapDrop, []string{"ALL"}) ||
+		!slices.Contains(h.SecurityOpt, "no-new-privileges") || !slices.Contains(h.SecurityOpt, "seccomp=unconfined") {
+		t.Errorf("security = user %q groups %v ro %v priv %v add %v drop %v opts %v", c.Config.User, h.GroupAdd, h.ReadonlyRootfs,
+			h.Privileged, h.CapAdd, h.CapDrop, h.SecurityOpt)
+	}
+	if len(h.Mounts) != 1 || h.Mounts[0].Target != "/tmp" || h.Mounts[0].TmpfsOptions.SizeBytes != 1<<20 {
+		t.Errorf("mounts = %+v", h.Mounts)
+	}
+	if err := r.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	code, err := r.Exec(ctx, id, []string{"/testimage", "cat", "/proc/self/status"}, container.Streams{Stdout: &out})
+	if err != nil || code != 0 {
+		t.Fatalf("exec: %d %v", code, err)
+	}
+	for _, want := range []string{"Uid:\t1000\t", "Gid:\t3000\t", "NoNewPrivs:\t1", "CapBnd:\t0000000000001000"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("/proc/self/status lacks %q:\n%s", want, out.String())
+		}
+	}
+}
