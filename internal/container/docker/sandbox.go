@@ -53,9 +53,9 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 		Labels:     labels,
 	}
 	host := &dcontainer.HostConfig{
-		IpcMode:     "shareable",
-		Sysctls:     cfg.Sysctls,
-		LogConfig:   logConfig,
+		IpcMode:   "shareable",
+		Sysctls:   cfg.Sysctls,
+		LogConfig: logConfig,
 	}
 	for _, a := range cfg.HostAliases {
 		for _, h := range a.Hostnames {
