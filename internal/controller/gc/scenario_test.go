@@ -166,6 +166,46 @@ func TestScenarioGarbageCollection(t *testing.T) {
 		eventually(t, "owner deleted after its dependents", gone(cs, ns, "blocker", "owner"))
 	})
 
+	t.Run("foreground reaches through a chain of owners", func(t *testing.T) {
+		ns := "gc-chain"
+		createNamespace(t, cs, ns)
+		top := createConfigMap(t, cs, ns, "top", nil)
+		mid := createConfigMap(t, cs, ns, "mid", []metav1.OwnerReference{ownerRef(top, true)})
+		createConfigMap(t, cs, ns, "leaf", []metav1.OwnerReference{ownerRef(mid, true)}, "example.com/hold")
+
+		deleteConfigMap(t, cs, ns, "top", metav1.DeletePropagationForeground)
+		// mid has a dependent, so it is deleted in foreground too and waits
+		// for the held leaf; top waits for mid.
+		eventually(t, "leaf being deleted", func(ctx context.Context) (string, error) {
+			cm, err := getConfigMap(ctx, cs, ns, "leaf")
+			if err != nil || cm == nil {
+				return "leaf is gone", err
+			}
+			if cm.DeletionTimestamp == nil {
+				return "leaf has no deletionTimestamp", nil
+			}
+			return "", nil
+		})
+		for _, name := range []string{"top", "mid"} {
+			cm, err := getConfigMap(t.Context(), cs, ns, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cm == nil || cm.DeletionTimestamp == nil || len(cm.Finalizers) == 0 || cm.Finalizers[0] != metav1.FinalizerDeleteDependents {
+				t.Fatalf("%s must wait in foreground deletion, got %+v", name, cm)
+			}
+		}
+		leaf, err := cs.CoreV1().ConfigMaps(ns).Get(t.Context(), "leaf", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf.Finalizers = nil
+		if _, err := cs.CoreV1().ConfigMaps(ns).Update(t.Context(), leaf, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "whole chain deleted", gone(cs, ns, "leaf", "mid", "top"))
+	})
+
 	t.Run("orphan keeps dependents without the reference", func(t *testing.T) {
 		ns := "gc-orphan"
 		createNamespace(t, cs, ns)
