@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"internal/scheduler/...":  {"internal/api", "internal/logging", "internal/scheduler/..."},
 	"internal/agent":          {"internal/container", "internal/api", "internal/logging"},
 	"internal/container":      {"internal/api"},
-	"internal/container/...":  {"internal/container", "internal/api", "internal/logging"},
+	"internal/container/...":  {"internal/container", "internal/container/...", "internal/api", "internal/logging"},
 	"internal/proxy":          {"internal/api", "internal/logging"},
 	"internal/clusterdns":     {"internal/api", "internal/logging"},
 	"internal/dashboard":      {},
