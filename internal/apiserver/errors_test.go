@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -82,6 +83,15 @@ func TestErrors(t *testing.T) {
 			if !apierrors.IsRequestEntityTooLargeError(err) {
 				t.Fatalf("err = %v, want 413 RequestEntityTooLarge", err)
 			}
+			wantAPIError(t, err, 413, metav1.StatusReasonRequestEntityTooLarge)
+		})
+		t.Run("object too large to store", func(t *testing.T) {
+			// Under the request limit, over what etcd accepts (1.5 MiB).
+			cr := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "huge"}}
+			for range 2000 {
+				cr.Rules = append(cr.Rules, rbacv1.PolicyRule{Verbs: []string{strings.Repeat("v", 1000)}, APIGroups: []string{""}, Resources: []string{"x"}})
+			}
+			_, err := c.Client.RbacV1().ClusterRoles().Create(ctx(t), cr, metav1.CreateOptions{})
 			wantAPIError(t, err, 413, metav1.StatusReasonRequestEntityTooLarge)
 		})
 		t.Run("name mismatch on update", func(t *testing.T) {

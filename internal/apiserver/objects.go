@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -18,11 +19,12 @@ import (
 // stored as protobuf in their storage version, without resourceVersion;
 // the resourceVersion of a read object is the storage revision.
 type objectStore struct {
-	res   *api.Resource
-	store storage.Interface
-	codec runtime.Codec // storage encoding
-	gr    schema.GroupResource
-	base  string // key prefix "<group>/<resource>/"
+	res      *api.Resource
+	store    storage.Interface
+	codec    runtime.Codec // storage encoding
+	gr       schema.GroupResource
+	base     string // key prefix "<group>/<resource>/"
+	maxBytes int64  // largest encoding stored (Config.MaxObjectBytes)
 }
 
 func (s *Server) objectStore(res *api.Resource) *objectStore {
@@ -32,11 +34,12 @@ func (s *Server) objectStore(res *api.Resource) *objectStore {
 		group = "core"
 	}
 	return &objectStore{
-		res:   res,
-		store: s.cfg.Storage,
-		codec: s.storageCodec(sg.GroupVersion()),
-		gr:    res.GVR.GroupResource(),
-		base:  group + "/" + sg.Resource + "/",
+		res:      res,
+		store:    s.cfg.Storage,
+		codec:    s.storageCodec(sg.GroupVersion()),
+		gr:       res.GVR.GroupResource(),
+		base:     group + "/" + sg.Resource + "/",
+		maxBytes: s.cfg.MaxObjectBytes,
 	}
 }
 
@@ -73,7 +76,14 @@ func (o *objectStore) encode(obj runtime.Object) ([]byte, error) {
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
-	return runtime.Encode(o.codec, obj)
+	data, err := runtime.Encode(o.codec, obj)
+	if err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	if o.maxBytes > 0 && int64(len(data)) > o.maxBytes {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the object is %d bytes when stored, the limit is %d", len(data), o.maxBytes))
+	}
+	return data, nil
 }
 
 func (o *objectStore) get(ctx context.Context, namespace, name string) (runtime.Object, error) {

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 
@@ -79,11 +80,11 @@ func (s *Server) patchObject(w http.ResponseWriter, r *http.Request, res *api.Re
 	var patched []byte
 	switch pt {
 	case types.JSONPatchType:
-		p, err := jsonpatch.DecodePatch(patch)
+		p, err := decodeJSONPatch(patch)
 		if err != nil {
-			return nil, badRequest("%v", err)
+			return nil, err
 		}
-		patched, err = p.Apply(original)
+		patched, err = applyJSONPatch(p, original)
 		if err != nil {
 			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", res.GVR.GroupResource(), objectMeta(current).GetName(), err.Error(), 0, false)
 		}
@@ -102,6 +103,43 @@ func (s *Server) patchObject(w http.ResponseWriter, r *http.Request, res *api.Re
 		}
 	}
 	return s.decodeObject(w, r, res, patched, mediaJSON)
+}
+
+// maxJSONPatchOperations bounds the operations of one JSON patch, as in
+// kube-apiserver.
+const maxJSONPatchOperations = 10000
+
+// decodeJSONPatch decodes a JSON patch and checks what the library would
+// otherwise trip over: add, replace and test need a value (without one the
+// library dereferences nil).
+func decodeJSONPatch(data []byte) (jsonpatch.Patch, error) {
+	p, err := jsonpatch.DecodePatch(data)
+	if err != nil {
+		return nil, badRequest("%v", err)
+	}
+	if len(p) > maxJSONPatchOperations {
+		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("The allowed maximum operations in a JSON patch is %d, got %d", maxJSONPatchOperations, len(p)))
+	}
+	for i, op := range p {
+		switch kind := op.Kind(); kind {
+		case "add", "replace", "test":
+			if op["value"] == nil {
+				return nil, badRequest("json patch operation %d (%s) has no value", i, kind)
+			}
+		}
+	}
+	return p, nil
+}
+
+// applyJSONPatch applies p to doc. A panic inside the library on some
+// input it did not anticipate is an error of that input, not of the server.
+func applyJSONPatch(p jsonpatch.Patch, doc []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("the patch cannot be applied: %v", r)
+		}
+	}()
+	return p.Apply(doc)
 }
 
 func (s *Server) jsonEncoder(res *api.Resource) runtime.Encoder {

@@ -6,8 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
+
+	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -34,6 +39,11 @@ type Config struct {
 	Services ServiceConfig
 	// MaxRequestBytes bounds request bodies (413 beyond); default 3 MiB.
 	MaxRequestBytes int64
+	// MaxObjectBytes bounds an object's stored encoding (413 beyond). etcd
+	// refuses requests over 1.5 MiB by default (--max-request-bytes), which
+	// would otherwise surface as a 500; the default leaves room for the key
+	// and the transaction around the value.
+	MaxObjectBytes int64
 	// Ready reports whether /readyz should answer ok; nil: always ready.
 	Ready func() error
 	// BookmarkInterval is how often watches that allow bookmarks get one.
@@ -62,12 +72,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRequestBytes == 0 {
 		cfg.MaxRequestBytes = 3 << 20
 	}
+	if cfg.MaxObjectBytes == 0 {
+		cfg.MaxObjectBytes = 3<<19 - 16<<10
+	}
 	if cfg.BookmarkInterval == 0 {
 		cfg.BookmarkInterval = time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	limitJSONPatchCopies(cfg.MaxRequestBytes)
 	scheme := api.NewScheme()
 	s := &Server{
 		cfg:      cfg,
@@ -97,9 +111,67 @@ func (s *Server) storageCodec(gv schema.GroupVersion) runtime.Codec {
 	)
 }
 
+// limitJSONPatchCopies bounds how much JSON patch "copy" operations may
+// grow a document (each can double it). The limit is the JSON patch
+// library's own process-wide setting; like kube-apiserver, only ever
+// raise it, so that several servers in one process keep the largest.
+func limitJSONPatchCopies(limit int64) {
+	for {
+		cur := atomic.LoadInt64(&jsonpatch.AccumulatedCopySizeLimit)
+		if cur != 0 && cur >= limit || atomic.CompareAndSwapInt64(&jsonpatch.AccumulatedCopySizeLimit, cur, limit) {
+			return
+		}
+	}
+}
+
 // ServeHTTP routes one request: health and version, discovery, OpenAPI,
 // then resource requests. Everything but health checks needs credentials.
+// A panic while serving is logged and answered with 500 InternalError,
+// as kube-apiserver does, instead of dropping the connection.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &statusRecorder{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			if !rw.wroteHeader {
+				s.writeError(rw, r, apierrors.NewInternalError(fmt.Errorf("panic: %v", v)))
+			}
+		}
+	}()
+	s.serveHTTP(rw, r)
+}
+
+// statusRecorder remembers whether the response has started.
+type statusRecorder struct {
+	http.ResponseWriter
+	wroteHeader bool
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.wroteHeader = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Write(b []byte) (int, error) {
+	w.wroteHeader = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush passes flushes through for watch streams.
+func (w *statusRecorder) Flush() {
+	w.wroteHeader = true
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/livez", "/healthz":
 		io.WriteString(w, "ok")
