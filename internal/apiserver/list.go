@@ -3,6 +3,7 @@ package apiserver
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -136,6 +137,7 @@ func (s *Server) list(r *http.Request, req *request, opts *metainternalversion.L
 	}
 	prefix := req.store.prefix(req.namespace)
 	sopts := storage.ListOptions{Limit: opts.Limit}
+	var minRV int64 // the oldest revision the list may be read at
 	if opts.Continue != "" {
 		if opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
 			return nil, apierrors.NewBadRequest("specifying resource version is not allowed when using continue")
@@ -151,6 +153,8 @@ func (s *Server) list(r *http.Request, req *request, opts *metainternalversion.L
 		}
 		if opts.ResourceVersionMatch == metav1.ResourceVersionMatchExact {
 			sopts.Revision = rv
+		} else {
+			minRV = rv
 		}
 	}
 	var items []runtime.Object
@@ -163,6 +167,10 @@ func (s *Server) list(r *http.Request, req *request, opts *metainternalversion.L
 				return nil, apierrors.NewResourceExpired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
 			}
 			return nil, storageError(err, req.groupResource(), "")
+		}
+		if result.Revision < minRV {
+			// resourceVersion (NotOlderThan) is ahead of the store.
+			return nil, apierrors.NewTimeoutError(fmt.Sprintf("Too large resource version: %d, current: %d", minRV, result.Revision), 1)
 		}
 		for _, kv := range result.Items {
 			lastKey = kv.Key

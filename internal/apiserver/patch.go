@@ -197,7 +197,12 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, req *reques
 	} else if err != nil {
 		return err
 	}
-	out, err := s.update(ctx, req, 0, opts, func(current runtime.Object) (runtime.Object, error) {
+	// A resourceVersion in the applied configuration is a precondition.
+	expected, err := parseRV(applied.GetResourceVersion())
+	if err != nil {
+		return err
+	}
+	out, err := s.update(ctx, req, expected, opts, func(current runtime.Object) (runtime.Object, error) {
 		next, err := fm.Apply(current.DeepCopyObject(), applied, opts.fieldManager, force)
 		if err != nil {
 			return nil, applyError(err)

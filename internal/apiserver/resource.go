@@ -28,6 +28,18 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		s.writeError(w, r, notFound(r.URL.Path))
 		return
 	}
+	if res.Namespaced && info.namespace == "" {
+		// Across namespaces only list and watch are served, as in Kubernetes.
+		switch info.verb {
+		case "list", "watch":
+		case "get":
+			s.writeError(w, r, notFound(r.URL.Path))
+			return
+		default:
+			s.writeError(w, r, apierrors.NewMethodNotSupported(res.GVR.GroupResource(), r.Method))
+			return
+		}
+	}
 	req := &request{requestInfo: info, res: res, store: s.objectStore(res)}
 	if info.subresource != "" && !res.HasSubresource(info.subresource) && !(info.subresource == "finalize" && res.GVR.Resource == "namespaces") {
 		s.writeError(w, r, notFound(r.URL.Path))
