@@ -41,9 +41,15 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		}
 	}
 	req := &request{requestInfo: info, res: res, store: s.objectStore(res)}
-	if info.subresource != "" && !res.HasSubresource(info.subresource) && !(info.subresource == "finalize" && res.GVR.Resource == "namespaces") {
-		s.writeError(w, r, notFound(r.URL.Path))
-		return
+	if info.subresource != "" {
+		if !res.HasSubresource(info.subresource) && !(info.subresource == "finalize" && res.GVR.Resource == "namespaces") {
+			s.writeError(w, r, notFound(r.URL.Path))
+			return
+		}
+		if !subresourceVerbs[info.subresource][info.verb] {
+			s.writeError(w, r, apierrors.NewMethodNotSupported(schema.GroupResource{Group: res.GVR.Group, Resource: res.GVR.Resource + "/" + info.subresource}, r.Method))
+			return
+		}
 	}
 	var err error
 	switch info.verb {
@@ -69,6 +75,16 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 	if err != nil {
 		s.writeError(w, r, err)
 	}
+}
+
+// subresourceVerbs are the verbs each subresource serves (as discovery
+// publishes them); anything else is 405.
+var subresourceVerbs = map[string]map[string]bool{
+	api.SubStatus:   {"get": true, "update": true, "patch": true},
+	api.SubScale:    {"get": true, "update": true, "patch": true},
+	api.SubBinding:  {"create": true},
+	api.SubEviction: {"create": true},
+	"finalize":      {"update": true},
 }
 
 // readBody reads a request body up to the configured limit (413 beyond).

@@ -88,6 +88,26 @@ func TestSubresources(t *testing.T) {
 		wantAPIError(t, err, 404, metav1.StatusReasonNotFound)
 	})
 
+	t.Run("verbs a subresource does not serve", func(t *testing.T) {
+		rc := c.Client.CoreV1().RESTClient()
+		must[*corev1.Pod](t)(c.Client.CoreV1().Pods(ns).Create(ctx(t), testPod(metav1.ObjectMeta{Name: "verbs"}), metav1.CreateOptions{}))
+		other := testPod(metav1.ObjectMeta{Name: "smuggled"})
+		for _, req := range []*rest.Request{
+			rc.Post().Namespace(ns).Resource("pods").Name("verbs").SubResource("status").Body(other),
+			rc.Put().Namespace(ns).Resource("pods").Name("verbs").SubResource("binding").Body(other),
+			rc.Patch(types.MergePatchType).Namespace(ns).Resource("pods").Name("verbs").SubResource("eviction").Body([]byte(`{"spec":{"nodeName":"x"}}`)),
+			rc.Get().Namespace(ns).Resource("pods").Name("verbs").SubResource("binding"),
+			rc.Delete().Namespace(ns).Resource("pods").Name("verbs").SubResource("status"),
+		} {
+			wantAPIError(t, req.Do(ctx(t)).Error(), 405, metav1.StatusReasonMethodNotAllowed)
+		}
+		list := must[*corev1.PodList](t)(c.Client.CoreV1().Pods(ns).List(ctx(t), metav1.ListOptions{FieldSelector: "metadata.name=smuggled"}))
+		p := must[*corev1.Pod](t)(c.Client.CoreV1().Pods(ns).Get(ctx(t), "verbs", metav1.GetOptions{}))
+		if len(list.Items) != 0 || p.Spec.NodeName != "" {
+			t.Errorf("a refused request wrote: %d smuggled pods, nodeName %q", len(list.Items), p.Spec.NodeName)
+		}
+	})
+
 	t.Run("writes need a namespace", func(t *testing.T) {
 		err := c.Client.CoreV1().RESTClient().Post().AbsPath("/api/v1/configmaps").Body(configMap("x", "1", nil)).Do(ctx(t)).Error()
 		wantAPIError(t, err, 405, metav1.StatusReasonMethodNotAllowed)

@@ -228,7 +228,13 @@ func (s *Server) newEventWriter(w http.ResponseWriter, r *http.Request, req *req
 		ew.as, gv = "PartialObjectMetadata", metaV1
 	}
 	ew.objEnc = s.codecs.WithoutConversion().EncoderForVersion(info.Serializer, gv)
-	w.Header().Set("Content-Type", info.MediaType)
+	// As kube-apiserver: JSON streams are plain application/json, others
+	// say they are a stream.
+	ct := info.MediaType
+	if ct != mediaJSON {
+		ct += ";stream=watch"
+	}
+	w.Header().Set("Content-Type", ct)
 	ew.enc = streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(w), info.StreamSerializer.Serializer)
 	return ew, nil
 }
