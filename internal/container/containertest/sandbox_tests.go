@@ -11,8 +11,8 @@ import (
 func testNetwork(t *testing.T, h *harness) {
 	n, err := h.rt.EnsureNetwork(h.ctx(), h.s.opts.Network)
 	noErr(t, "EnsureNetwork again", err)
-	if n.ID != h.s.network.ID || n.Name != h.s.opts.Network.Name {
-		t.Errorf("EnsureNetwork again = %+v, want the existing %+v", n, h.s.network)
+	if n != h.network || n.Name != h.s.opts.Network.Name || n.Subnet != h.s.opts.Network.Subnet {
+		t.Errorf("EnsureNetwork again = %+v, want the existing %+v", n, h.network)
 	}
 	other := h.s.opts.Network
 	other.Subnet = "10.254.254.0/30"

@@ -35,11 +35,10 @@ type Options struct {
 
 // suite is shared by the subtests of one Run.
 type suite struct {
-	opts    Options
-	newRT   func(t *testing.T) container.Runtime
-	base    netip.Addr
-	nextIP  atomic.Int32
-	network container.Network
+	opts   Options
+	newRT  func(t *testing.T) container.Runtime
+	base   netip.Addr
+	nextIP atomic.Int32
 }
 
 // Run runs the conformance suite. newRuntime returns a runtime scoped to
@@ -59,8 +58,7 @@ func Run(t *testing.T, newRuntime func(t *testing.T) container.Runtime, opts Opt
 	s.nextIP.Store(9)
 
 	rt := newRuntime(t)
-	s.network, err = rt.EnsureNetwork(t.Context(), opts.Network)
-	if err != nil {
+	if _, err := rt.EnsureNetwork(t.Context(), opts.Network); err != nil {
 		t.Fatalf("EnsureNetwork: %v", err)
 	}
 	t.Cleanup(func() {
@@ -108,13 +106,21 @@ func Run(t *testing.T, newRuntime func(t *testing.T) container.Runtime, opts Opt
 
 // harness is one subtest's runtime and helpers.
 type harness struct {
-	t  *testing.T
-	s  *suite
-	rt container.Runtime
+	t       *testing.T
+	s       *suite
+	rt      container.Runtime
+	network container.Network
 }
 
+// harness returns a subtest's harness with its own runtime, on which the
+// suite's network is ensured (the runtimes of a Docker daemon share it, the
+// fakes each have their own).
 func (s *suite) harness(t *testing.T) *harness {
 	h := &harness{t: t, s: s, rt: s.newRT(t)}
+	var err error
+	if h.network, err = h.rt.EnsureNetwork(t.Context(), s.opts.Network); err != nil {
+		t.Fatalf("EnsureNetwork: %v", err)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
