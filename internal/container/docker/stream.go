@@ -29,7 +29,8 @@ func (r *Runtime) ContainerLogs(ctx context.Context, id string, opts container.L
 		o.Tail = strconv.Itoa(opts.Tail)
 	}
 	if !opts.Since.IsZero() {
-		o.Since = strconv.FormatFloat(float64(opts.Since.UnixNano())/1e9, 'f', 9, 64)
+		ns := opts.Since.UnixNano()
+		o.Since = fmt.Sprintf("%d.%09d", ns/1e9, ns%1e9)
 	}
 	rc, err := r.api.ContainerLogs(ctx, id, o)
 	if err != nil {
