@@ -59,9 +59,11 @@ type ContainerManager interface {
 	// CreateContainer creates (does not start) a container in the sandbox,
 	// joined to its network, IPC and UTS namespaces (and PID namespace when
 	// the sandbox shares it), and returns its ID. ErrNotFound: no such
-	// sandbox. ErrImageNotFound: the image is not present locally (call
-	// PullImage first). ErrAlreadyExists: a container with the same name and
-	// attempt exists in the sandbox. ErrInvalid: the runtime rejected cfg.
+	// sandbox. ErrNotRunning: the sandbox is not ready. ErrImageNotFound:
+	// the image is not present locally (call PullImage first).
+	// ErrAlreadyExists: a container with the same name and attempt exists in
+	// the sandbox. ErrInvalid: the runtime rejected cfg (a bind mount whose
+	// source does not exist, an unknown capability).
 	CreateContainer(ctx context.Context, sandboxID string, cfg ContainerConfig) (string, error)
 	// StartContainer starts a created container. Idempotent: nil if it is
 	// running. ErrNotFound: no such container. A container whose process
@@ -107,10 +109,12 @@ type Streamer interface {
 	// running. ErrNotFound: no such container. A command that cannot be
 	// started returns exit code 126 or 127 as a shell would, not an error.
 	Exec(ctx context.Context, id string, cmd []string, s Streams) (int, error)
-	// Attach connects s to the main process of a running container until
-	// the process ends, ctx ends or s.Stdin reaches EOF. The container must
-	// have been created with Stdin for s.Stdin to be used. ErrNotRunning,
-	// ErrNotFound as for Exec.
+	// Attach connects s to the main process of a running container and
+	// returns when its output ends (the process exited) or ctx ends. Stdin
+	// is used only if the container was created with Stdin; its EOF closes
+	// the process's stdin with StdinOnce. With TTY set at creation, output
+	// comes as one stream on s.Stdout. ErrNotRunning, ErrNotFound as for
+	// Exec.
 	Attach(ctx context.Context, id string, s Streams) error
 	// PortForward connects stream to TCP port on localhost inside the
 	// sandbox's network namespace until either side closes or ctx ends.

@@ -140,12 +140,16 @@ func (c *ctr) argv() []string {
 	return append(slices.Clone(argv), args...)
 }
 
-// missing returns why argv cannot run in the image, or "".
+// missing returns why argv cannot run in the image, or "". Images without
+// Executables run anything, even no command.
 func (c *ctr) missing(argv []string) string {
+	if len(c.image.Executables) == 0 {
+		return ""
+	}
 	if len(argv) == 0 {
 		return "no command specified"
 	}
-	if len(c.image.Executables) > 0 && !slices.Contains(c.image.Executables, argv[0]) {
+	if !slices.Contains(c.image.Executables, argv[0]) {
 		return fmt.Sprintf("exec: %q: stat %s: no such file or directory", argv[0], argv[0])
 	}
 	return ""
