@@ -47,7 +47,8 @@ type Resource struct {
 	// Default fills defaults in place, as Kubernetes' defaulting functions do.
 	Default func(obj runtime.Object)
 	// Validate checks a new object; ValidateUpdate checks an update against
-	// the stored object (immutable fields). Both cover the whole object,
+	// the stored object and is complete on its own (the API server calls
+	// only it on updates, so it repeats the create rules that still apply). Both cover the whole object,
 	// metadata included (name format, labels, annotations). Paths are
 	// relative to the object root, e.g. field.NewPath("spec", "replicas").
 	Validate       func(obj runtime.Object) field.ErrorList

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 
 	"github.com/gantry-dev/gantry/internal/auth"
 )
@@ -124,6 +126,16 @@ func TestErrors(t *testing.T) {
 		}
 		if _, err := c.Client.AppsV1().Deployments(ns).Get(ctx(t), "mismatch", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("an invalid object was stored: %v", err)
+		}
+	})
+
+	t.Run("update reports each field error once", func(t *testing.T) {
+		d := must[*appsv1.Deployment](t)(c.Client.AppsV1().Deployments(ns).Create(ctx(t), testDeployment(metav1.ObjectMeta{Name: "once"}), metav1.CreateOptions{}))
+		d.Spec.Replicas = ptr.To[int32](-1)
+		_, err := c.Client.AppsV1().Deployments(ns).Update(ctx(t), d, metav1.UpdateOptions{})
+		wantAPIError(t, err, 422, metav1.StatusReasonInvalid, "spec.replicas")
+		if n := strings.Count(err.Error(), "spec.replicas"); n != 1 {
+			t.Errorf("spec.replicas reported %d times: %v", n, err)
 		}
 	})
 }

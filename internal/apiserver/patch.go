@@ -227,12 +227,15 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, req *reques
 // validateUpdate runs the resource's create and update validation.
 func (s *Server) validateUpdate(req *request, obj, current runtime.Object) error {
 	res := req.res
+	// ValidateUpdate is complete on its own (it includes the create rules
+	// that still apply, as in Kubernetes); Validate is the fallback for a
+	// resource without update rules.
 	var errs field.ErrorList
-	if res.Validate != nil {
-		errs = append(errs, res.Validate(obj)...)
-	}
-	if res.ValidateUpdate != nil {
-		errs = append(errs, res.ValidateUpdate(obj, current)...)
+	switch {
+	case res.ValidateUpdate != nil:
+		errs = res.ValidateUpdate(obj, current)
+	case res.Validate != nil:
+		errs = res.Validate(obj)
 	}
 	if len(errs) > 0 {
 		return apierrors.NewInvalid(res.GroupVersionKind().GroupKind(), objectMeta(obj).GetName(), errs)
