@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -53,7 +54,11 @@ func TestNamespaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.RemoveSandbox(t.Context(), sb) })
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{Name: "app", Image: img, Args: []string{"sleep"}})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +134,11 @@ func TestHostConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.RemoveSandbox(t.Context(), sb) })
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
 	uid, gid := int64(1000), int64(3000)
 	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{
 		Name: "app", Image: img, Args: []string{"sleep"},

@@ -135,7 +135,11 @@ func testNetwork(t testing.TB, r *Runtime) container.NetworkConfig {
 		}
 		_, err := r.EnsureNetwork(t.Context(), cfg)
 		if err == nil {
-			t.Cleanup(func() { r.RemoveNetwork(context.Background(), cfg.Name) })
+			t.Cleanup(func() {
+				if err := r.RemoveNetwork(context.Background(), cfg.Name); err != nil {
+					t.Errorf("cleanup: %v", err)
+				}
+			})
 			return cfg
 		}
 		if !errors.Is(err, container.ErrConflict) || i == 20 {
