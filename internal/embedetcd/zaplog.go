@@ -29,6 +29,10 @@ var expected = map[string]bool{
 	"Running http and grpc server on single port. This is not recommended for production.":                                                                          true,
 	"it isn't recommended to use default name, please set a value for --name. Note that etcd might run into issue when multiple members have the same default name": true,
 	"simple token is not cryptographically signed": true,
+	// On a fresh member etcd's version monitor runs before the first raft
+	// term is written ("missing term information") and retries by itself.
+	"Failed to detect schema version":  true,
+	"failed to update storage version": true,
 }
 
 // slogCore is a zapcore.Core writing to a slog.Handler.
