@@ -223,7 +223,18 @@ func (r *Runtime) ContainerStatus(ctx context.Context, id string) (container.Con
 	if err != nil {
 		return container.ContainerStatus{}, err
 	}
-	return containerStatus(c), nil
+	st := containerStatus(c)
+	if st.State == container.ContainerExited && st.ExitCode == 137 && st.Reason == container.ReasonError &&
+		c.HostConfig != nil && c.HostConfig.Memory > 0 {
+		oom, err := r.oomKilledLate(ctx, id, st.StartedAt, st.FinishedAt)
+		if err != nil {
+			return container.ContainerStatus{}, err
+		}
+		if oom {
+			st.Reason = container.ReasonOOMKilled
+		}
+	}
+	return st, nil
 }
 
 func containerStatus(c dcontainer.InspectResponse) container.ContainerStatus {
@@ -238,6 +249,11 @@ func containerStatus(c dcontainer.InspectResponse) container.ContainerStatus {
 		return st
 	}
 	st.StartedAt, st.FinishedAt = parseTime(s.StartedAt), parseTime(s.FinishedAt)
+	if !st.FinishedAt.IsZero() && st.FinishedAt.Before(st.StartedAt) {
+		// Docker stamps StartedAt once the start call returns, which can be
+		// after a quick process has exited.
+		st.FinishedAt = st.StartedAt
+	}
 	switch s.Status {
 	case dcontainer.StateRunning, dcontainer.StatePaused, dcontainer.StateRestarting:
 		st.State = container.ContainerRunning

@@ -183,3 +183,66 @@ func TestHostConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestOOMFromEvents checks the fallback for Docker's OOMKilled race: the
+// daemon's "oom" event is found for a container the kernel OOM-killed, and
+// not for one SIGKILLed by a stop.
+func TestOOMFromEvents(t *testing.T) {
+	img := testImage(t)
+	r := newTestRuntime(t)
+	ctx := t.Context()
+	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+		Pod:     container.PodRef{Name: "oom", Namespace: "ct", UID: randomHex(8)},
+		Network: container.SandboxNetwork{HostNetwork: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	start := func(name string, args ...string) string {
+		id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{Name: name, Image: img, Args: args,
+			Resources: container.Resources{MemoryLimitBytes: 32 << 20}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	exited := func(id string) container.ContainerStatus {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, err := r.ContainerStatus(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.State == container.ContainerExited {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still %s", id, st.State)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	hog := start("hog", "oom")
+	st := exited(hog)
+	oom, err := r.oomKilledLate(ctx, hog, st.StartedAt, st.FinishedAt)
+	if err != nil || !oom {
+		t.Errorf("oom event of an OOM-killed container: %v, %v; want true", oom, err)
+	}
+
+	stubborn := start("stubborn", "ignore-term")
+	if err := r.StopContainer(ctx, stubborn, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := exited(stubborn); st.ExitCode != 137 || st.Reason != container.ReasonError {
+		t.Errorf("a container killed by a stop: %d %s, want 137 %s", st.ExitCode, st.Reason, container.ReasonError)
+	}
+}

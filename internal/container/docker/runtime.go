@@ -43,6 +43,9 @@ type Runtime struct {
 	// it is known to exist.
 	pauseMu    sync.Mutex
 	pauseReady bool
+
+	// oomChecked caches oomKilledLate's answers by container ID.
+	oomChecked sync.Map
 }
 
 var _ container.Runtime = (*Runtime)(nil)

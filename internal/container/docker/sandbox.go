@@ -270,6 +270,7 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 // remove force-removes a container; one that is gone is fine.
 func (r *Runtime) remove(ctx context.Context, id string) error {
 	err := r.api.ContainerRemove(ctx, id, dcontainer.RemoveOptions{Force: true, RemoveVolumes: true})
+	r.oomChecked.Delete(id)
 	if err != nil && !cerrdefs.IsNotFound(err) {
 		return classify(err, "remove %s", id)
 	}
