@@ -66,7 +66,8 @@ type ContainerManager interface {
 	// source does not exist, an unknown capability).
 	CreateContainer(ctx context.Context, sandboxID string, cfg ContainerConfig) (string, error)
 	// StartContainer starts a created container. Idempotent: nil if it is
-	// running. ErrNotFound: no such container. A container whose process
+	// running. ErrNotFound: no such container. An exited container is not
+	// started again (runtimes differ there): create the next attempt. A container whose process
 	// cannot be started (no such executable) returns an error and is left
 	// Exited with reason ReasonContainerCannotRun.
 	StartContainer(ctx context.Context, id string) error
@@ -127,6 +128,15 @@ type StatsProvider interface {
 	// ContainerStats returns a running container's usage. ErrNotRunning:
 	// it is not running. ErrNotFound: no such container.
 	ContainerStats(ctx context.Context, id string) (Stats, error)
+}
+
+// Versioner is an optional capability of a Runtime (find it with a type
+// assertion): the runtime's name and version for a node's status, which
+// doubles as a health check.
+type Versioner interface {
+	// Version returns e.g. "docker://20.10.24". ErrUnavailable: the
+	// runtime cannot be reached.
+	Version(ctx context.Context) (string, error)
 }
 
 // Streams are the standard streams of an exec'd or attached process. Nil

@@ -27,6 +27,8 @@
 //     sandbox's ResolvConfPath, which joined containers inherit, as they
 //     inherit its /etc/hosts (hostname, Domainname, HostAliases).
 //   - Docker's stop timeout has a granularity of one second.
+//   - State.OOMKilled loses a race with the exit event now and then; the
+//     daemon's "oom" event fills in (oom.go).
 //   - A negative oom_score_adj makes runc fail ("can't get final child's
 //     PID from pipe") where dockerd lacks CAP_SYS_RESOURCE, as on these
 //     machines; negative values (kubelet's -998 for sandboxes, -997 for

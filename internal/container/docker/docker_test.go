@@ -3,6 +3,10 @@ package docker
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -244,5 +248,60 @@ func TestOOMFromEvents(t *testing.T) {
 	}
 	if st := exited(stubborn); st.ExitCode != 137 || st.Reason != container.ReasonError {
 		t.Errorf("a container killed by a stop: %d %s, want 137 %s", st.ExitCode, st.Reason, container.ReasonError)
+	}
+}
+
+// TestHostPort checks a hostPort: the node's port reaches the pod's.
+func TestHostPort(t *testing.T) {
+	img := testImage(t)
+	r := newTestRuntime(t)
+	netw := testNetwork(t, r)
+	ctx := t.Context()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostPort := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+		Pod:      container.PodRef{Name: "hp", Namespace: "ct", UID: randomHex(8)},
+		Hostname: "hp",
+		Network:  container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 10)},
+		Ports:    []container.PortMapping{{ContainerPort: 8080, HostPort: hostPort, HostIP: "127.0.0.1"}, {ContainerPort: 9090}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	if v, err := r.Version(ctx); err != nil || !strings.HasPrefix(v, "docker://") {
+		t.Errorf("Version = %q, %v", v, err)
+	}
+	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{Name: "web", Image: img, Args: []string{"serve", "8080"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/", hostPort)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if !strings.Contains(string(body), "hello from hp") {
+				t.Errorf("GET %s = %q", url, body)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -75,6 +75,17 @@ func (r *Runtime) Ping(ctx context.Context) error {
 	return classify(err, "ping docker")
 }
 
+// Version implements container.Versioner.
+func (r *Runtime) Version(ctx context.Context) (string, error) {
+	v, err := r.api.ServerVersion(ctx)
+	if err != nil {
+		return "", classify(err, "docker version")
+	}
+	return "docker://" + v.Version, nil
+}
+
+var _ container.Versioner = (*Runtime)(nil)
+
 // classify wraps a Docker error with the container error class it belongs
 // to, keeping Docker's message. Callers that know better (a conflict on
 // create means the name is taken) wrap the class themselves.

@@ -87,6 +87,11 @@ func New(cfg Config) *Runtime {
 	}
 }
 
+// Version implements container.Versioner.
+func (r *Runtime) Version(ctx context.Context) (string, error) { return "fake://0.1.0", nil }
+
+var _ container.Versioner = (*Runtime)(nil)
+
 // Script runs fn with the runtime's lock held, so that fn may set function
 // fields while other goroutines use the runtime. fn must not call the
 // runtime's methods.
