@@ -33,6 +33,9 @@ type Config struct {
 	Authenticator auth.Authenticator
 	// OpenAPI serves /openapi/v2 and /openapi/v3/...; nil: 404.
 	OpenAPI http.Handler
+	// Metrics serves /metrics (Prometheus text format) to authenticated
+	// clients; nil: 404.
+	Metrics http.Handler
 	// TypeConverter enables server-side apply; nil: apply is refused (415).
 	TypeConverter managedfields.TypeConverter
 	// Services configures ClusterIP and NodePort allocation.
@@ -195,6 +198,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/version" || r.URL.Path == "/version/":
 		s.serveVersion(w, r)
+		return
+	case r.URL.Path == "/metrics":
+		if s.cfg.Metrics == nil {
+			s.writeError(w, r, notFound(r.URL.Path))
+			return
+		}
+		s.cfg.Metrics.ServeHTTP(w, r)
 		return
 	case strings.HasPrefix(r.URL.Path, "/openapi/"):
 		if s.cfg.OpenAPI == nil {

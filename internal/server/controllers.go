@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -16,9 +19,10 @@ import (
 )
 
 // startControllers builds API clients from cfg and starts the control-plane
-// controllers in goroutines. It returns once they are started; they stop
-// when ctx ends.
-func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, log *slog.Logger) error {
+// controllers in goroutines, registering their metrics with metrics. It
+// returns once they are started; they stop when ctx ends, and wait blocks
+// until they have.
+func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, metrics prometheus.Registerer, log *slog.Logger) (wait func(), err error) {
 	clientConfig := func(name string) *rest.Config {
 		c := rest.CopyConfig(cfg)
 		if c.QPS == 0 {
@@ -32,36 +36,42 @@ func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, 
 
 	mdClient, err := metadata.NewForConfig(clientConfig(gc.Name))
 	if err != nil {
-		return fmt.Errorf("garbage collector client: %w", err)
+		return nil, fmt.Errorf("garbage collector client: %w", err)
 	}
 	collector, err := gc.New(gc.DefaultConfig(), mdClient, reg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	nsConfig := clientConfig(namespace.Name)
 	kube, err := kubernetes.NewForConfig(nsConfig)
 	if err != nil {
-		return fmt.Errorf("namespace controller client: %w", err)
+		return nil, fmt.Errorf("namespace controller client: %w", err)
 	}
 	dyn, err := dynamic.NewForConfig(nsConfig)
 	if err != nil {
-		return fmt.Errorf("namespace controller client: %w", err)
+		return nil, fmt.Errorf("namespace controller client: %w", err)
 	}
 	namespaces, err := namespace.New(namespace.DefaultConfig(), kube, dyn, reg, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
+	for _, c := range append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...) {
+		if err := metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("controller metrics: %w", err)
+		}
+	}
+	var wg sync.WaitGroup
 	for name, run := range map[string]func(context.Context) error{
 		gc.Name:        collector.Run,
 		namespace.Name: namespaces.Run,
 	} {
-		go func() {
+		wg.Go(func() {
 			if err := run(ctx); err != nil {
 				log.Error("controller stopped", "controller", name, "err", err)
 			}
-		}()
+		})
 	}
-	return nil
+	return wg.Wait, nil
 }

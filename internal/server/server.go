@@ -18,6 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -161,6 +164,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	docs := <-docsCh
 	if docs.err != nil {
 		return fmt.Errorf("openapi: %w", docs.err)
@@ -172,6 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		OpenAPI:       docs.docs,
 		TypeConverter: docs.tc,
 		Services:      svcCfg,
+		Metrics:       promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
 		Logger:        s.log.With("component", "apiserver"),
 	})
 	if err != nil {
@@ -207,9 +214,15 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
 	if !cfg.DisableControllers {
-		if err := startControllers(ctx, rest.CopyConfig(loopback), reg, s.log); err != nil {
+		ctrlCtx, stopControllers := context.WithCancel(ctx)
+		wait, err := startControllers(ctrlCtx, rest.CopyConfig(loopback), reg, metrics, s.log)
+		if err != nil {
+			stopControllers()
 			return fmt.Errorf("controllers: %w", err)
 		}
+		// Deferred after the HTTP server's shutdown, so this runs first:
+		// controllers stop while the API they talk to is still up.
+		defer func() { stopControllers(); wait() }()
 	}
 	s.mu.Lock()
 	s.url, s.loopback = url, loopback

@@ -257,3 +257,25 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return strings.TrimSpace(line)
 }
+
+// TestMetrics reads the server's Prometheus metrics through kubectl.
+func TestMetrics(t *testing.T) {
+	// Deleting a namespace makes the namespace controller reconcile; the
+	// namespace and its contents go away.
+	mustKubectl(t, "", "create", "namespace", "e2e-metrics")
+	mustKubectl(t, "", "create", "configmap", "x", "-n", "e2e-metrics")
+	mustKubectl(t, "", "delete", "namespace", "e2e-metrics", "--wait=true", "--timeout=60s")
+	if stderr := failKubectl(t, "", "get", "namespace", "e2e-metrics"); !strings.Contains(stderr, "NotFound") {
+		t.Errorf("namespace still there after delete --wait: %s", stderr)
+	}
+	var out string
+	eventually(t, 30*time.Second, "controller reconcile metrics", func() bool {
+		out = mustKubectl(t, "", "get", "--raw", "/metrics")
+		return strings.Contains(out, `gantry_controller_reconcile_total{controller="namespace"`)
+	})
+	for _, want := range []string{"process_resident_memory_bytes", "go_goroutines", "gantry_controller_queue_depth"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
