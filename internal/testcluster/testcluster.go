@@ -36,6 +36,8 @@ type Options struct {
 	DataDir string
 	// DisableControllers runs the API server without controllers.
 	DisableControllers bool
+	// EtcdEndpoints uses an external etcd instead of the embedded one.
+	EtcdEndpoints []string
 }
 
 // Start starts a cluster and stops it when the test ends.
@@ -63,6 +65,7 @@ func StartUntil(t testing.TB, o Options) (*Cluster, func()) {
 	cfg.Port = 0
 	cfg.EtcdUnsafeNoFsync = true
 	cfg.DisableControllers = o.DisableControllers
+	cfg.EtcdEndpoints = o.EtcdEndpoints
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := server.New(cfg, log)
 	ctx, cancel := context.WithCancel(context.Background())
