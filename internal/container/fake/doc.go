@@ -29,5 +29,6 @@
 //
 // All methods are safe for concurrent use; one mutex guards the state.
 // Programs run in their own goroutines and call back into the runtime only
-// through their Process.
+// through their Process. Output is written to attached and exec'd streams
+// with that mutex held, so those writers must not wait for the runtime.
 package fake
