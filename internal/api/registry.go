@@ -148,11 +148,11 @@ func builtin() []*Resource {
 		res[batchv1.Job, *batchv1.Job, batchv1.JobList, *batchv1.JobList](gvr("batch", "v1", "jobs"), "Job", namespaced, inAll, withGeneration, subs(SubStatus)),
 		res[batchv1.CronJob, *batchv1.CronJob, batchv1.CronJobList, *batchv1.CronJobList](gvr("batch", "v1", "cronjobs"), "CronJob", namespaced, short("cj"), inAll, withGeneration, subs(SubStatus)),
 
-		// autoscaling: v2 and v1 are both served. Kubernetes stores both in
-		// one place and converts; until a v1<->v2 conversion is written
-		// each has its own storage (docs/design/0001).
+		// autoscaling: v2 and v1 are both served from v2 storage, as in
+		// Kubernetes (conversion_autoscaling.go).
 		res[autoscalingv2.HorizontalPodAutoscaler, *autoscalingv2.HorizontalPodAutoscaler, autoscalingv2.HorizontalPodAutoscalerList, *autoscalingv2.HorizontalPodAutoscalerList](hpaV2, "HorizontalPodAutoscaler", namespaced, short("hpa"), inAll, withGeneration, subs(SubStatus)),
-		res[autoscalingv1.HorizontalPodAutoscaler, *autoscalingv1.HorizontalPodAutoscaler, autoscalingv1.HorizontalPodAutoscalerList, *autoscalingv1.HorizontalPodAutoscalerList](gvr("autoscaling", "v1", "horizontalpodautoscalers"), "HorizontalPodAutoscaler", namespaced, short("hpa"), inAll, withGeneration, subs(SubStatus)),
+		res[autoscalingv1.HorizontalPodAutoscaler, *autoscalingv1.HorizontalPodAutoscaler, autoscalingv1.HorizontalPodAutoscalerList, *autoscalingv1.HorizontalPodAutoscalerList](gvr("autoscaling", "v1", "horizontalpodautoscalers"), "HorizontalPodAutoscaler", namespaced, short("hpa"), inAll, withGeneration, subs(SubStatus),
+			storedAs(hpaV2, convertHPAV1ToV2Storage, convertHPAV2ToV1)),
 
 		// networking.k8s.io/v1
 		res[networkingv1.Ingress, *networkingv1.Ingress, networkingv1.IngressList, *networkingv1.IngressList](gvr("networking.k8s.io", "v1", "ingresses"), "Ingress", namespaced, short("ing"), withGeneration, subs(SubStatus)),
@@ -169,9 +169,10 @@ func builtin() []*Resource {
 		res[rbacv1.ClusterRole, *rbacv1.ClusterRole, rbacv1.ClusterRoleList, *rbacv1.ClusterRoleList](gvr("rbac.authorization.k8s.io", "v1", "clusterroles"), "ClusterRole", cluster),
 		res[rbacv1.ClusterRoleBinding, *rbacv1.ClusterRoleBinding, rbacv1.ClusterRoleBindingList, *rbacv1.ClusterRoleBindingList](gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), "ClusterRoleBinding", cluster),
 
-		// events.k8s.io/v1 shares storage with core/v1 events in Kubernetes;
-		// here it has its own until conversion between the two is written.
-		res[eventsv1.Event, *eventsv1.Event, eventsv1.EventList, *eventsv1.EventList](gvr("events.k8s.io", "v1", "events"), "Event", namespaced, short("ev")),
+		// events.k8s.io/v1 events are stored as core/v1 events, as in
+		// Kubernetes (conversion_events.go).
+		res[eventsv1.Event, *eventsv1.Event, eventsv1.EventList, *eventsv1.EventList](gvr("events.k8s.io", "v1", "events"), "Event", namespaced, short("ev"),
+			storedAs(coreEvents, convertEventsV1ToCore, convertCoreEventToEventsV1)),
 
 		res[storagev1.StorageClass, *storagev1.StorageClass, storagev1.StorageClassList, *storagev1.StorageClassList](gvr("storage.k8s.io", "v1", "storageclasses"), "StorageClass", cluster, short("sc")),
 		res[schedulingv1.PriorityClass, *schedulingv1.PriorityClass, schedulingv1.PriorityClassList, *schedulingv1.PriorityClassList](gvr("scheduling.k8s.io", "v1", "priorityclasses"), "PriorityClass", cluster, short("pc")),

@@ -31,8 +31,16 @@ type Resource struct {
 	// Subresources served under /<name>/<sub>, e.g. SubStatus, SubScale.
 	Subresources []string
 	// StorageResource, when set, names another resource whose storage this one
-	// shares (autoscaling/v1 HPAs share autoscaling/v2 storage). Empty: own storage.
+	// shares (autoscaling/v1 HPAs are stored as autoscaling/v2, events.k8s.io/v1
+	// events as core/v1). Empty: own storage.
 	StorageResource *schema.GroupVersionResource
+	// ToStorage and FromStorage are set exactly when StorageResource is. They
+	// convert an object of r (as returned by New) to one of the storage
+	// resource and back, metadata (uid, resourceVersion, managedFields)
+	// included. Neither modifies its argument nor returns memory shared with
+	// it; an error means the argument is not of the expected type.
+	ToStorage   func(obj runtime.Object) (runtime.Object, error)
+	FromStorage func(stored runtime.Object) (runtime.Object, error)
 	// Generation reports whether metadata.generation is maintained (set to 1
 	// on create, bumped on every change outside metadata and status).
 	Generation bool

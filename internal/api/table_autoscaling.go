@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -12,15 +11,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// HorizontalPodAutoscaler tables. autoscaling/v1 objects are first turned
-// into the v2 shape (their CPU target plus the metrics carried in the
-// autoscaling.alpha.kubernetes.io annotations, as Kubernetes' conversion
-// does) and share the v2 row.
+// HorizontalPodAutoscaler tables. autoscaling/v1 objects are first
+// converted to autoscaling/v2 (conversion_autoscaling.go: their CPU target
+// plus the metrics carried in the autoscaling.alpha.kubernetes.io
+// annotations) and share the v2 row.
 
 // Annotations in which autoscaling/v1 round-trips metrics it cannot express.
 const (
-	printHPAMetricSpecsAnnotation    = "autoscaling.alpha.kubernetes.io/metrics"
-	printHPAMetricStatusesAnnotation = "autoscaling.alpha.kubernetes.io/current-metrics"
+	printHPAMetricSpecsAnnotation    = convertHPAMetricsAnnotation
+	printHPAMetricStatusesAnnotation = convertHPACurrentMetricsAnnotation
 )
 
 // printHPAColumns are Kubernetes' HPA columns. Kubernetes took their
@@ -45,7 +44,7 @@ func printHPAV2Table() *TableConvertor {
 
 func printHPAV1Table() *TableConvertor {
 	return printTableFor(printHPAColumns(), func(hpa *autoscalingv1.HorizontalPodAutoscaler, now time.Time) []interface{} {
-		return printHPARow(printHPAV1ToV2(hpa), now)
+		return printHPARow(convertHPAV1ToV2(hpa), now)
 	})
 }
 
@@ -170,126 +169,4 @@ func printHPAResourceMetric(name corev1.ResourceName, target autoscalingv2.Metri
 		tgt = fmt.Sprintf("%d%%", *target.AverageUtilization)
 	}
 	return fmt.Sprintf("%s: %s/%s", name.String(), cur, tgt)
-}
-
-// printHPAV1ToV2 converts what the HPA table shows of an autoscaling/v1 HPA
-// to autoscaling/v2: annotation metrics first, then the CPU target.
-func printHPAV1ToV2(in *autoscalingv1.HorizontalPodAutoscaler) *autoscalingv2.HorizontalPodAutoscaler {
-	out := &autoscalingv2.HorizontalPodAutoscaler{ObjectMeta: in.ObjectMeta}
-	out.Spec.ScaleTargetRef = autoscalingv2.CrossVersionObjectReference{
-		Kind: in.Spec.ScaleTargetRef.Kind, Name: in.Spec.ScaleTargetRef.Name, APIVersion: in.Spec.ScaleTargetRef.APIVersion,
-	}
-	out.Spec.MinReplicas = in.Spec.MinReplicas
-	out.Spec.MaxReplicas = in.Spec.MaxReplicas
-	out.Status.CurrentReplicas = in.Status.CurrentReplicas
-
-	var specs []autoscalingv1.MetricSpec
-	if enc, ok := in.Annotations[printHPAMetricSpecsAnnotation]; ok {
-		_ = json.Unmarshal([]byte(enc), &specs) // malformed: ignored, as in Kubernetes
-	}
-	for _, m := range specs {
-		out.Spec.Metrics = append(out.Spec.Metrics, printHPAV1MetricSpec(m))
-	}
-	if in.Spec.TargetCPUUtilizationPercentage != nil {
-		out.Spec.Metrics = append(out.Spec.Metrics, autoscalingv2.MetricSpec{
-			Type: autoscalingv2.ResourceMetricSourceType,
-			Resource: &autoscalingv2.ResourceMetricSource{
-				Name: corev1.ResourceCPU,
-				Target: autoscalingv2.MetricTarget{
-					Type:               autoscalingv2.UtilizationMetricType,
-					AverageUtilization: in.Spec.TargetCPUUtilizationPercentage,
-				},
-			},
-		})
-	}
-
-	var statuses []autoscalingv1.MetricStatus
-	if enc, ok := in.Annotations[printHPAMetricStatusesAnnotation]; ok {
-		_ = json.Unmarshal([]byte(enc), &statuses)
-	}
-	for _, m := range statuses {
-		out.Status.CurrentMetrics = append(out.Status.CurrentMetrics, printHPAV1MetricStatus(m))
-	}
-	if in.Status.CurrentCPUUtilizationPercentage != nil {
-		out.Status.CurrentMetrics = append(out.Status.CurrentMetrics, autoscalingv2.MetricStatus{
-			Type: autoscalingv2.ResourceMetricSourceType,
-			Resource: &autoscalingv2.ResourceMetricStatus{
-				Name:    corev1.ResourceCPU,
-				Current: autoscalingv2.MetricValueStatus{AverageUtilization: in.Status.CurrentCPUUtilizationPercentage},
-			},
-		})
-	}
-	return out
-}
-
-func printHPAV1MetricSpec(in autoscalingv1.MetricSpec) autoscalingv2.MetricSpec {
-	out := autoscalingv2.MetricSpec{Type: autoscalingv2.MetricSourceType(in.Type)}
-	if o := in.Object; o != nil {
-		value := o.TargetValue
-		out.Object = &autoscalingv2.ObjectMetricSource{
-			Metric: autoscalingv2.MetricIdentifier{Name: o.MetricName, Selector: o.Selector},
-			Target: autoscalingv2.MetricTarget{Value: &value, AverageValue: o.AverageValue},
-		}
-	}
-	if p := in.Pods; p != nil {
-		value := p.TargetAverageValue
-		out.Pods = &autoscalingv2.PodsMetricSource{
-			Metric: autoscalingv2.MetricIdentifier{Name: p.MetricName, Selector: p.Selector},
-			Target: autoscalingv2.MetricTarget{Type: autoscalingv2.AverageValueMetricType, AverageValue: &value},
-		}
-	}
-	if r := in.Resource; r != nil {
-		out.Resource = &autoscalingv2.ResourceMetricSource{
-			Name:   r.Name,
-			Target: autoscalingv2.MetricTarget{AverageUtilization: r.TargetAverageUtilization, AverageValue: r.TargetAverageValue},
-		}
-	}
-	if r := in.ContainerResource; r != nil {
-		out.ContainerResource = &autoscalingv2.ContainerResourceMetricSource{
-			Name: r.Name, Container: r.Container,
-			Target: autoscalingv2.MetricTarget{AverageUtilization: r.TargetAverageUtilization, AverageValue: r.TargetAverageValue},
-		}
-	}
-	if e := in.External; e != nil {
-		out.External = &autoscalingv2.ExternalMetricSource{
-			Metric: autoscalingv2.MetricIdentifier{Name: e.MetricName, Selector: e.MetricSelector},
-			Target: autoscalingv2.MetricTarget{Value: e.TargetValue, AverageValue: e.TargetAverageValue},
-		}
-	}
-	return out
-}
-
-func printHPAV1MetricStatus(in autoscalingv1.MetricStatus) autoscalingv2.MetricStatus {
-	out := autoscalingv2.MetricStatus{Type: autoscalingv2.MetricSourceType(in.Type)}
-	if o := in.Object; o != nil {
-		value := o.CurrentValue
-		out.Object = &autoscalingv2.ObjectMetricStatus{
-			Current: autoscalingv2.MetricValueStatus{Value: &value, AverageValue: o.AverageValue},
-		}
-	}
-	if p := in.Pods; p != nil {
-		value := p.CurrentAverageValue
-		out.Pods = &autoscalingv2.PodsMetricStatus{Current: autoscalingv2.MetricValueStatus{AverageValue: &value}}
-	}
-	if r := in.Resource; r != nil {
-		value := r.CurrentAverageValue
-		out.Resource = &autoscalingv2.ResourceMetricStatus{
-			Name:    r.Name,
-			Current: autoscalingv2.MetricValueStatus{AverageUtilization: r.CurrentAverageUtilization, AverageValue: &value},
-		}
-	}
-	if r := in.ContainerResource; r != nil {
-		value := r.CurrentAverageValue
-		out.ContainerResource = &autoscalingv2.ContainerResourceMetricStatus{
-			Name: r.Name, Container: r.Container,
-			Current: autoscalingv2.MetricValueStatus{AverageUtilization: r.CurrentAverageUtilization, AverageValue: &value},
-		}
-	}
-	if e := in.External; e != nil {
-		value := e.CurrentValue
-		out.External = &autoscalingv2.ExternalMetricStatus{
-			Current: autoscalingv2.MetricValueStatus{Value: &value, AverageValue: e.CurrentAverageValue},
-		}
-	}
-	return out
 }

@@ -43,7 +43,7 @@ func (s *Server) buildFieldManagers() error {
 			for v, set := range reset {
 				filters[v] = fieldpath.NewExcludeSetFilter(set)
 			}
-			fm, err := managedfields.NewDefaultFieldManager(s.cfg.TypeConverter, s.scheme, resourceDefaulter{res}, s.scheme, gvk, gv, sub, filters)
+			fm, err := managedfields.NewDefaultFieldManager(s.cfg.TypeConverter, newSharedStorageConvertor(s.scheme, s.cfg.Registry), resourceDefaulter{res}, s.scheme, gvk, gv, sub, filters)
 			if err != nil {
 				// A kind the type converter does not know cannot be applied;
 				// updates still work without managed fields.

@@ -18,13 +18,23 @@ import (
 // objectStore reads and writes typed objects of one resource. Objects are
 // stored as protobuf in their storage version, without resourceVersion;
 // the resourceVersion of a read object is the storage revision.
+//
+// A resource with StorageResource set (autoscaling/v1 HPAs, events.k8s.io
+// events) keeps its objects under the storage resource's keys, in that
+// resource's version: every object read (get, list, watch and its previous
+// values, delete) is converted with FromStorage, every object written with
+// ToStorage. Everything above the store therefore sees only the served
+// version: strategy hooks, field selectors, tables and the field manager,
+// whose managedFields entries travel unchanged with the version each
+// manager wrote.
 type objectStore struct {
-	res      *api.Resource
-	store    storage.Interface
-	codec    runtime.Codec // storage encoding
-	gr       schema.GroupResource
-	base     string // key prefix "<group>/<resource>/"
-	maxBytes int64  // largest encoding stored (Config.MaxObjectBytes)
+	res       *api.Resource
+	newStored func() runtime.Object // an empty object of the storage version
+	store     storage.Interface
+	codec     runtime.Codec // storage encoding
+	gr        schema.GroupResource
+	base      string // key prefix "<group>/<resource>/"
+	maxBytes  int64  // largest encoding stored (Config.MaxObjectBytes)
 }
 
 func (s *Server) objectStore(res *api.Resource) *objectStore {
@@ -33,13 +43,18 @@ func (s *Server) objectStore(res *api.Resource) *objectStore {
 	if group == "" {
 		group = "core"
 	}
+	newStored := res.New
+	if res.StorageResource != nil {
+		newStored = s.cfg.Registry.Get(sg).New
+	}
 	return &objectStore{
-		res:      res,
-		store:    s.cfg.Storage,
-		codec:    s.storageCodec(sg.GroupVersion()),
-		gr:       res.GVR.GroupResource(),
-		base:     group + "/" + sg.Resource + "/",
-		maxBytes: s.cfg.MaxObjectBytes,
+		res:       res,
+		newStored: newStored,
+		store:     s.cfg.Storage,
+		codec:     s.storageCodec(sg.GroupVersion()),
+		gr:        res.GVR.GroupResource(),
+		base:      group + "/" + sg.Resource + "/",
+		maxBytes:  s.cfg.MaxObjectBytes,
 	}
 }
 
@@ -59,31 +74,67 @@ func (o *objectStore) prefix(namespace string) string {
 	return o.base
 }
 
+// decode returns the served object stored in kv.
 func (o *objectStore) decode(kv storage.KV) (runtime.Object, error) {
-	obj := o.res.New()
+	obj := o.newStored()
 	if _, _, err := o.codec.Decode(kv.Value, nil, obj); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", kv.Key, err)
+	}
+	obj, err := o.fromStorage(obj)
+	if err != nil {
+		return nil, fmt.Errorf("converting %s: %w", kv.Key, err)
 	}
 	setRV(obj, kv.Revision)
 	return obj, nil
 }
 
-func (o *objectStore) encode(obj runtime.Object) ([]byte, error) {
-	m, err := meta.Accessor(obj)
+// fromStorage converts a stored object to the served version.
+func (o *objectStore) fromStorage(stored runtime.Object) (runtime.Object, error) {
+	if o.res.FromStorage == nil {
+		return stored, nil
+	}
+	return o.res.FromStorage(stored)
+}
+
+// encode returns the object to store for obj (obj itself unless the
+// resource is stored as another) and its storage encoding.
+func (o *objectStore) encode(obj runtime.Object) (runtime.Object, []byte, error) {
+	stored := obj
+	if o.res.ToStorage != nil {
+		var err error
+		if stored, err = o.res.ToStorage(obj); err != nil {
+			return nil, nil, apierrors.NewInternalError(err)
+		}
+	}
+	m, err := meta.Accessor(stored)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rv := m.GetResourceVersion()
 	m.SetResourceVersion("")
 	defer m.SetResourceVersion(rv)
-	data, err := runtime.Encode(o.codec, obj)
+	data, err := runtime.Encode(o.codec, stored)
 	if err != nil {
-		return nil, apierrors.NewInternalError(err)
+		return nil, nil, apierrors.NewInternalError(err)
 	}
 	if o.maxBytes > 0 && int64(len(data)) > o.maxBytes {
-		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the object is %d bytes when stored, the limit is %d", len(data), o.maxBytes))
+		return nil, nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("the object is %d bytes when stored, the limit is %d", len(data), o.maxBytes))
 	}
-	return data, nil
+	return stored, data, nil
+}
+
+// written returns the answer to a write of obj, stored as stored at
+// revision rev: the object as it now reads back, as in Kubernetes. For a
+// resource stored as another that is stored converted back, not obj.
+func (o *objectStore) written(obj, stored runtime.Object, rev int64) (runtime.Object, error) {
+	if o.res.FromStorage != nil {
+		var err error
+		if obj, err = o.res.FromStorage(stored); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+	}
+	setRV(obj, rev)
+	return obj, nil
 }
 
 func (o *objectStore) get(ctx context.Context, namespace, name string) (runtime.Object, error) {
@@ -96,7 +147,7 @@ func (o *objectStore) get(ctx context.Context, namespace, name string) (runtime.
 
 func (o *objectStore) create(ctx context.Context, obj runtime.Object) (runtime.Object, error) {
 	m, _ := meta.Accessor(obj)
-	data, err := o.encode(obj)
+	stored, data, err := o.encode(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +155,13 @@ func (o *objectStore) create(ctx context.Context, obj runtime.Object) (runtime.O
 	if err != nil {
 		return nil, storageError(err, o.gr, m.GetName())
 	}
-	setRV(obj, rev)
-	return obj, nil
+	return o.written(obj, stored, rev)
 }
 
 // update writes obj if the stored revision is still expected.
 func (o *objectStore) update(ctx context.Context, obj runtime.Object, expected int64) (runtime.Object, error) {
 	m, _ := meta.Accessor(obj)
-	data, err := o.encode(obj)
+	stored, data, err := o.encode(obj)
 	if err != nil {
 		return nil, err
 	}
@@ -119,8 +169,7 @@ func (o *objectStore) update(ctx context.Context, obj runtime.Object, expected i
 	if err != nil {
 		return nil, storageError(err, o.gr, m.GetName())
 	}
-	setRV(obj, rev)
-	return obj, nil
+	return o.written(obj, stored, rev)
 }
 
 func (o *objectStore) delete(ctx context.Context, namespace, name string, expected int64) (runtime.Object, error) {
