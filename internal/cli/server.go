@@ -40,6 +40,10 @@ func newServerCommand() *cobra.Command {
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "use this external etcd cluster instead of the embedded one (comma-separated URLs)")
 	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "IPv4 range for Service ClusterIPs")
 	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "port range for NodePort services")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "IPv4 range for pod IPs; each node gets a slice of it as its podCIDR")
+	f.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", cfg.NodeCIDRMaskSize, "prefix length of each node's podCIDR")
+	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "DNS domain of services")
+	f.StringVar(&cfg.ClusterDNS, "cluster-dns", cfg.ClusterDNS, "IP of the cluster DNS service (inside --service-cidr)")
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")
 	f.StringVar(&logCfg.Format, "log-format", logCfg.Format, "text or json")
 	return cmd

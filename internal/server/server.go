@@ -52,6 +52,14 @@ type Config struct {
 	// ServiceCIDR is the ClusterIP range; NodePortRange is "30000-32767".
 	ServiceCIDR   string
 	NodePortRange string
+	// ClusterCIDR is the pod network every node's podCIDR is carved from;
+	// NodeCIDRMaskSize is the prefix length of one node's podCIDR.
+	ClusterCIDR      string
+	NodeCIDRMaskSize int
+	// ClusterDomain is the DNS domain of services ("cluster.local");
+	// ClusterDNS is the cluster DNS service's IP, inside ServiceCIDR.
+	ClusterDomain string
+	ClusterDNS    string
 	// DisableControllers runs the API server alone (tests of the API only).
 	DisableControllers bool
 	// EtcdUnsafeNoFsync skips fsync in embedded etcd (tests and benchmarks).
@@ -61,11 +69,15 @@ type Config struct {
 // DefaultConfig returns the configuration `gantry server` starts with.
 func DefaultConfig() Config {
 	return Config{
-		DataDir:       "data",
-		BindAddress:   "0.0.0.0",
-		Port:          6443,
-		ServiceCIDR:   "10.43.0.0/16",
-		NodePortRange: "30000-32767",
+		DataDir:          "data",
+		BindAddress:      "0.0.0.0",
+		Port:             6443,
+		ServiceCIDR:      "10.43.0.0/16",
+		NodePortRange:    "30000-32767",
+		ClusterCIDR:      "10.42.0.0/16",
+		NodeCIDRMaskSize: 24,
+		ClusterDomain:    "cluster.local",
+		ClusterDNS:       "10.43.0.10",
 	}
 }
 
@@ -206,7 +218,7 @@ func (s *Server) Run(ctx context.Context) error {
 		TLSClientConfig: rest.TLSClientConfig{CAData: pki.CAPEM()},
 		QPS:             -1, // no client-side throttling inside the process
 	}
-	if err := bootstrap(ctx, loopback); err != nil {
+	if err := bootstrap(ctx, loopback, cfg); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	certPEM, keyPEM := pki.AdminCredentials()
@@ -261,9 +273,10 @@ func (s *Server) startEtcd(ctx context.Context) (*clientv3.Client, func(), error
 	return c, e.Close, nil
 }
 
-// bootstrap creates the namespaces every cluster has.
-func bootstrap(ctx context.Context, cfg *rest.Config) error {
-	cs, err := kubernetes.NewForConfig(cfg)
+// bootstrap creates the namespaces every cluster has and the cluster
+// settings ConfigMap that node agents read.
+func bootstrap(ctx context.Context, rc *rest.Config, cfg Config) error {
+	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
 	}
@@ -272,6 +285,24 @@ func bootstrap(ctx context.Context, cfg *rest.Config) error {
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return err
 		}
+	}
+	settings := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: api.ClusterSettingsName, Namespace: metav1.NamespaceSystem},
+		Data:       api.ClusterSettings{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR, ClusterDomain: cfg.ClusterDomain, ClusterDNS: cfg.ClusterDNS}.Data(),
+	}
+	cms := cs.CoreV1().ConfigMaps(metav1.NamespaceSystem)
+	if _, err := cms.Create(ctx, settings, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
+		// Flags may have changed since the last start: the running
+		// configuration wins.
+		cur, err := cms.Get(ctx, settings.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		cur.Data = settings.Data
+		_, err = cms.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	} else if err != nil {
+		return err
 	}
 	return nil
 }
