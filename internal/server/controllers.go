@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,15 +15,17 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantry-dev/gantry/internal/api"
+	"github.com/gantry-dev/gantry/internal/controller"
 	"github.com/gantry-dev/gantry/internal/controller/gc"
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
+	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
 )
 
 // startControllers builds API clients from cfg and starts the control-plane
-// controllers in goroutines, registering their metrics with metrics. It
-// returns once they are started; they stop when ctx ends, and wait blocks
-// until they have.
-func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, metrics prometheus.Registerer, log *slog.Logger) (wait func(), err error) {
+// controllers, configured from sc, in goroutines, registering their metrics
+// with metrics. It returns once they are started; they stop when ctx ends,
+// and wait blocks until they have.
+func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api.Registry, metrics prometheus.Registerer, log *slog.Logger) (wait func(), err error) {
 	clientConfig := func(name string) *rest.Config {
 		c := rest.CopyConfig(cfg)
 		if c.QPS == 0 {
@@ -57,16 +60,23 @@ func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, 
 		return nil, err
 	}
 
-	for _, c := range append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...) {
+	nodeControllers, err := newNodeControllers(sc, clientConfig, log)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, c := range append(append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...), nodeControllers.collectors()...) {
 		if err := metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("controller metrics: %w", err)
 		}
 	}
-	var wg sync.WaitGroup
-	for name, run := range map[string]func(context.Context) error{
+	runs := map[string]func(context.Context) error{
 		gc.Name:        collector.Run,
 		namespace.Name: namespaces.Run,
-	} {
+	}
+	maps.Copy(runs, nodeControllers.runs)
+	var wg sync.WaitGroup
+	for name, run := range runs {
 		wg.Go(func() {
 			if err := run(ctx); err != nil {
 				log.Error("controller stopped", "controller", name, "err", err)
@@ -74,4 +84,51 @@ func startControllers(ctx context.Context, cfg *rest.Config, reg *api.Registry, 
 		})
 	}
 	return wg.Wait, nil
+}
+
+// builtController is a started-later controller: its Run and its work-queue
+// collectors.
+type builtController interface {
+	Run(ctx context.Context) error
+	Controller() *controller.Controller
+}
+
+// nodeControllerSet holds the node, service and service-account
+// controllers (issue 4, item 7) by name.
+type nodeControllerSet struct {
+	runs  map[string]func(context.Context) error
+	built []builtController
+}
+
+func (s nodeControllerSet) collectors() []prometheus.Collector {
+	var out []prometheus.Collector
+	for _, b := range s.built {
+		out = append(out, b.Controller().Collectors()...)
+	}
+	return out
+}
+
+// newNodeControllers builds node IPAM, node lifecycle, EndpointSlice and
+// ServiceAccount controllers, each with its own typed client.
+func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, log *slog.Logger) (nodeControllerSet, error) {
+	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
+	add := func(name string, build func(kube kubernetes.Interface) (builtController, error)) error {
+		kube, err := kubernetes.NewForConfig(clientConfig(name))
+		if err != nil {
+			return fmt.Errorf("%s controller client: %w", name, err)
+		}
+		b, err := build(kube)
+		if err != nil {
+			return err
+		}
+		set.runs[name] = b.Run
+		set.built = append(set.built, b)
+		return nil
+	}
+	err := add(nodeipam.Name, func(kube kubernetes.Interface) (builtController, error) {
+		cfg := nodeipam.DefaultConfig()
+		cfg.ClusterCIDR, cfg.MaskSize = sc.ClusterCIDR, sc.NodeCIDRMaskSize
+		return nodeipam.New(cfg, kube, log)
+	})
+	return set, err
 }

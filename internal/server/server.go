@@ -227,7 +227,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if !cfg.DisableControllers {
 		ctrlCtx, stopControllers := context.WithCancel(ctx)
-		wait, err := startControllers(ctrlCtx, rest.CopyConfig(loopback), reg, metrics, s.log)
+		wait, err := startControllers(ctrlCtx, cfg, rest.CopyConfig(loopback), reg, metrics, s.log)
 		if err != nil {
 			stopControllers()
 			return fmt.Errorf("controllers: %w", err)

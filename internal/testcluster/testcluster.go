@@ -38,6 +38,9 @@ type Options struct {
 	DisableControllers bool
 	// EtcdEndpoints uses an external etcd instead of the embedded one.
 	EtcdEndpoints []string
+	// Configure, when set, adjusts the server configuration last, e.g. to
+	// shorten controller timings or to shrink the cluster CIDR.
+	Configure func(*server.Config)
 }
 
 // Start starts a cluster and stops it when the test ends.
@@ -66,6 +69,9 @@ func StartUntil(t testing.TB, o Options) (*Cluster, func()) {
 	cfg.EtcdUnsafeNoFsync = true
 	cfg.DisableControllers = o.DisableControllers
 	cfg.EtcdEndpoints = o.EtcdEndpoints
+	if o.Configure != nil {
+		o.Configure(&cfg)
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := server.New(cfg, log)
 	ctx, cancel := context.WithCancel(context.Background())
