@@ -75,6 +75,11 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		namespace.Name: namespaces.Run,
 	}
 	maps.Copy(runs, nodeControllers.runs)
+	schedulerRun, err := newScheduler(clientConfig, metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	runs["scheduler"] = schedulerRun
 	var wg sync.WaitGroup
 	for name, run := range runs {
 		wg.Go(func() {

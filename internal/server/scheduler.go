@@ -1,0 +1,33 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantry-dev/gantry/internal/scheduler"
+)
+
+// newScheduler builds the scheduler with its own client (unthrottled, as
+// clientConfig keeps the loopback's QPS -1) and registers its metrics. It
+// returns the scheduler's Run.
+func newScheduler(clientConfig func(name string) *rest.Config, metrics prometheus.Registerer, log *slog.Logger) (func(context.Context) error, error) {
+	kube, err := kubernetes.NewForConfig(clientConfig("scheduler"))
+	if err != nil {
+		return nil, fmt.Errorf("scheduler client: %w", err)
+	}
+	s, err := scheduler.New(scheduler.DefaultConfig(), kube, log)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range s.Collectors() {
+		if err := metrics.Register(c); err != nil {
+			return nil, fmt.Errorf("scheduler metrics: %w", err)
+		}
+	}
+	return s.Run, nil
+}
