@@ -2,15 +2,18 @@ package cli
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-dev/gantry/internal/logging"
+	"github.com/gantry-dev/gantry/internal/node"
 	"github.com/gantry-dev/gantry/internal/server"
 )
 
@@ -18,10 +21,13 @@ const defaultDataDir = "data"
 
 func newServerCommand() *cobra.Command {
 	cfg := server.DefaultConfig()
+	nodeCfg := node.DefaultConfig()
+	var disableAgent bool
+	var leaseSeconds int
 	logCfg := logging.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Run the control plane (embedded etcd, API server, controllers)",
+		Short: "Run the control plane (embedded etcd, API server, scheduler, controllers) and a node agent",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags()); err != nil {
@@ -30,7 +36,14 @@ func newServerCommand() *cobra.Command {
 			log := logging.New(logCfg, os.Stderr)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return server.New(cfg, log).Run(ctx)
+			srv := server.New(cfg, log)
+			if disableAgent {
+				return srv.Run(ctx)
+			}
+			nodeCfg.DataDir = cfg.DataDir
+			nodeCfg.Agent.LeaseDuration = time.Duration(leaseSeconds) * time.Second
+			nodeCfg.Labels = map[string]string{"node-role.kubernetes.io/control-plane": "true"}
+			return runWithAgent(ctx, srv, nodeCfg, log)
 		},
 	}
 	f := cmd.Flags()
@@ -44,9 +57,45 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", cfg.NodeCIDRMaskSize, "prefix length of each node's podCIDR")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "DNS domain of services")
 	f.StringVar(&cfg.ClusterDNS, "cluster-dns", cfg.ClusterDNS, "IP of the cluster DNS service (inside --service-cidr)")
+	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only, without a node agent on this machine")
+	addNodeFlags(f, &nodeCfg, &leaseSeconds)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")
 	f.StringVar(&logCfg.Format, "log-format", logCfg.Format, "text or json")
 	return cmd
+}
+
+// addNodeFlags adds the flags of the node agent.
+func addNodeFlags(f *pflag.FlagSet, cfg *node.Config, leaseSeconds *int) {
+	f.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "name of this machine's Node (default: the hostname)")
+	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker Engine address (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
+	f.IntVar(leaseSeconds, "node-lease-seconds", int(cfg.Agent.LeaseDuration/time.Second), "duration of the node's Lease; it is renewed every quarter of it")
+}
+
+// runWithAgent runs the control plane and, once it is ready, a node agent
+// in the same process. Either one failing stops both.
+func runWithAgent(ctx context.Context, srv *server.Server, nodeCfg node.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Run(ctx) }()
+	select {
+	case err := <-srvErr:
+		return err
+	case <-srv.Ready():
+	}
+	nodeErr := make(chan error, 1)
+	go func() { nodeErr <- node.New(nodeCfg, srv.LoopbackConfig(), log).Run(ctx) }()
+	select {
+	case err := <-srvErr:
+		cancel()
+		<-nodeErr
+		return err
+	case err := <-nodeErr:
+		if err != nil && ctx.Err() == nil {
+			log.Error("node agent stopped; the control plane goes on (restart with --disable-agent to run without one)", "err", err)
+		}
+		return <-srvErr
+	}
 }
 
 // applyEnv sets every flag not given on the command line from its

@@ -23,8 +23,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -218,7 +220,7 @@ func (s *Server) Run(ctx context.Context) error {
 		TLSClientConfig: rest.TLSClientConfig{CAData: pki.CAPEM()},
 		QPS:             -1, // no client-side throttling inside the process
 	}
-	if err := bootstrap(ctx, loopback, cfg); err != nil {
+	if err := bootstrap(ctx, loopback, cfg, port); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	certPEM, keyPEM := pki.AdminCredentials()
@@ -275,7 +277,7 @@ func (s *Server) startEtcd(ctx context.Context) (*clientv3.Client, func(), error
 
 // bootstrap creates the namespaces every cluster has and the cluster
 // settings ConfigMap that node agents read.
-func bootstrap(ctx context.Context, rc *rest.Config, cfg Config) error {
+func bootstrap(ctx context.Context, rc *rest.Config, cfg Config, port int) error {
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return err
@@ -289,6 +291,9 @@ func bootstrap(ctx context.Context, rc *rest.Config, cfg Config) error {
 	settings := &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Name: api.ClusterSettingsName, Namespace: metav1.NamespaceSystem},
 		Data:       api.ClusterSettings{ClusterCIDR: cfg.ClusterCIDR, ServiceCIDR: cfg.ServiceCIDR, ClusterDomain: cfg.ClusterDomain, ClusterDNS: cfg.ClusterDNS}.Data(),
+	}
+	if err := bootstrapKubernetesService(ctx, cs, cfg, port); err != nil {
+		return err
 	}
 	cms := cs.CoreV1().ConfigMaps(metav1.NamespaceSystem)
 	if _, err := cms.Create(ctx, settings, metav1.CreateOptions{}); apierrors.IsAlreadyExists(err) {
@@ -306,6 +311,66 @@ func bootstrap(ctx context.Context, rc *rest.Config, cfg Config) error {
 	}
 	return nil
 }
+
+// bootstrapKubernetesService creates the default/kubernetes Service (the
+// first IP of the service range, port 443) and points its Endpoints and
+// EndpointSlice at this API server, so that in-cluster clients find it as
+// they do in Kubernetes.
+func bootstrapKubernetesService(ctx context.Context, cs kubernetes.Interface, cfg Config, port int) error {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{"component": "apiserver", "provider": "kubernetes"}},
+		Spec: corev1.ServiceSpec{
+			Type:      corev1.ServiceTypeClusterIP,
+			ClusterIP: firstServiceIP(cfg.ServiceCIDR),
+			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(int32(port))}},
+		},
+	}
+	if _, err := cs.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubernetes service: %w", err)
+	}
+	addr := "127.0.0.1"
+	if ips := hostIPs(); len(ips) > 0 && ips[0].To4() != nil {
+		addr = ips[0].String()
+	}
+	ep := &corev1.Endpoints{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{"endpointslice.kubernetes.io/skip-mirror": "true"}},
+		Subsets: []corev1.EndpointSubset{{
+			Addresses: []corev1.EndpointAddress{{IP: addr}},
+			Ports:     []corev1.EndpointPort{{Name: "https", Port: int32(port), Protocol: corev1.ProtocolTCP}},
+		}},
+	}
+	eps := cs.CoreV1().Endpoints(metav1.NamespaceDefault)
+	if cur, err := eps.Get(ctx, ep.Name, metav1.GetOptions{}); err == nil {
+		cur.Subsets = ep.Subsets
+		_, err = eps.Update(ctx, cur, metav1.UpdateOptions{})
+		if err != nil {
+			return fmt.Errorf("kubernetes endpoints: %w", err)
+		}
+	} else if _, err := eps.Create(ctx, ep, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubernetes endpoints: %w", err)
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: metav1.NamespaceDefault, Labels: map[string]string{
+			discoveryv1.LabelServiceName: "kubernetes",
+			discoveryv1.LabelManagedBy:   "gantry-apiserver",
+		}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}, Conditions: discoveryv1.EndpointConditions{Ready: ptrTo(true)}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptrTo("https"), Port: ptrTo(int32(port)), Protocol: ptrTo(corev1.ProtocolTCP)}},
+	}
+	slices := cs.DiscoveryV1().EndpointSlices(metav1.NamespaceDefault)
+	if cur, err := slices.Get(ctx, slice.Name, metav1.GetOptions{}); err == nil {
+		cur.Endpoints, cur.Ports = slice.Endpoints, slice.Ports
+		if _, err := slices.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("kubernetes endpointslice: %w", err)
+		}
+	} else if _, err := slices.Create(ctx, slice, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("kubernetes endpointslice: %w", err)
+	}
+	return nil
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 func serviceConfig(cfg Config) (apiserver.ServiceConfig, error) {
 	sc := apiserver.DefaultServiceConfig()

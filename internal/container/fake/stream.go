@@ -289,3 +289,21 @@ func (r *Runtime) containerStats(ctx context.Context, id string) (container.Stat
 		MemoryWorkingSetBytes: 1<<20 + uint64(c.memory),
 	}, nil
 }
+
+// DialSandbox connects to port in the sandbox's network namespace, as a
+// client on the node connecting to the pod's IP would (tests use it for
+// probes). ErrNotFound, ErrNotRunning as for PortForward; a port nobody
+// listens on is refused.
+func (r *Runtime) DialSandbox(ctx context.Context, sandboxID string, port int) (net.Conn, error) {
+	r.mu.Lock()
+	sb, ok := r.sandboxes[sandboxID]
+	ready := ok && sb.ready
+	r.mu.Unlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("dial: sandbox %s: %w", sandboxID, container.ErrNotFound)
+	case !ready:
+		return nil, fmt.Errorf("dial: sandbox %s: %w", sandboxID, container.ErrNotRunning)
+	}
+	return r.dialPort(ctx, sb, port)
+}

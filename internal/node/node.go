@@ -1,0 +1,102 @@
+// Package node is the per-machine composition root: it connects to the
+// API server, builds the container runtime (Docker Engine) and runs the
+// node agent. `gantry server` runs one in-process unless --disable-agent
+// is given; `gantry agent` runs one on its own.
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/container/docker"
+	"github.com/gantry-dev/gantry/internal/version"
+)
+
+// Config configures a node.
+type Config struct {
+	// NodeName is the node's name; empty uses the hostname.
+	NodeName string
+	// DataDir holds the node's state (pod volumes, runtime files).
+	DataDir string
+	// DockerHost is the Docker daemon's address; empty uses DOCKER_HOST or
+	// the local socket.
+	DockerHost string
+	// Labels are added to the Node.
+	Labels map[string]string
+	// Agent tunes the agent; NodeName, StateDir and KubeletVersion are
+	// filled in from the fields above.
+	Agent agent.Config
+}
+
+// DefaultConfig returns the defaults of `gantry agent`.
+func DefaultConfig() Config {
+	return Config{DataDir: "data", Agent: agent.DefaultConfig()}
+}
+
+// Node is a running node.
+type Node struct {
+	cfg  Config
+	rest *rest.Config
+	log  *slog.Logger
+}
+
+// New returns a node that talks to the API server with rc. It does no I/O.
+func New(cfg Config, rc *rest.Config, log *slog.Logger) *Node {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Node{cfg: cfg, rest: rc, log: log}
+}
+
+// Run runs the node until ctx ends.
+func (n *Node) Run(ctx context.Context) error {
+	name := n.cfg.NodeName
+	if name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		name = strings.ToLower(h)
+	}
+	dataDir, err := filepath.Abs(n.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	rc := rest.CopyConfig(n.rest)
+	rc.UserAgent = "gantry-agent/" + version.Version
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("node: client: %w", err)
+	}
+	rt, err := docker.New(docker.Config{
+		Host:     n.cfg.DockerHost,
+		Node:     name,
+		StateDir: filepath.Join(dataDir, "runtime", name),
+	}, n.log.With("component", "docker"))
+	if err != nil {
+		return fmt.Errorf("node: docker: %w", err)
+	}
+	defer rt.Close()
+	if err := rt.Ping(ctx); err != nil {
+		return fmt.Errorf("node: Docker Engine is not reachable (is it running? --docker-host): %w", err)
+	}
+	acfg := n.cfg.Agent
+	acfg.NodeName = name
+	acfg.StateDir = filepath.Join(dataDir, "agent", name)
+	acfg.KubeletVersion = "v" + strings.TrimPrefix(version.KubernetesVersion, "v")
+	if acfg.Labels == nil {
+		acfg.Labels = map[string]string{}
+	}
+	for k, v := range n.cfg.Labels {
+		acfg.Labels[k] = v
+	}
+	return agent.New(acfg, client, rt, n.log).Run(ctx)
+}
