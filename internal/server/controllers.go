@@ -65,7 +65,12 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		return nil, err
 	}
 
-	for _, c := range append(append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...), nodeControllers.collectors()...) {
+	workloads, err := newWorkloadControllers(clientConfig, log)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, c := range append(append(append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...), nodeControllers.collectors()...), workloads.collectors...) {
 		if err := metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("controller metrics: %w", err)
 		}
@@ -75,11 +80,7 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		namespace.Name: namespaces.Run,
 	}
 	maps.Copy(runs, nodeControllers.runs)
-	schedulerRun, err := newScheduler(clientConfig, metrics, log)
-	if err != nil {
-		return nil, err
-	}
-	runs["scheduler"] = schedulerRun
+	maps.Copy(runs, workloads.runs)
 	var wg sync.WaitGroup
 	for name, run := range runs {
 		wg.Go(func() {

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/gantry-dev/gantry/internal/controller/replicaset"
+)
+
+// workloadControllers holds the workload controllers (issue 4, items 5
+// and 6: ReplicaSet, Deployment), which share one informer factory so
+// that pods and ReplicaSets are listed and watched once.
+type workloadControllers struct {
+	runs       map[string]func(context.Context) error
+	collectors []prometheus.Collector
+}
+
+// newWorkloadControllers builds the workload controllers, each writing with
+// its own client. In-process clients are not rate limited: the API server is
+// on loopback and a client-side limit would only slow rollouts down.
+func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *slog.Logger) (workloadControllers, error) {
+	set := workloadControllers{runs: map[string]func(context.Context) error{}}
+	client := func(name string) (kubernetes.Interface, error) {
+		c := clientConfig(name)
+		c.QPS, c.Burst = -1, 0
+		kube, err := kubernetes.NewForConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s controller client: %w", name, err)
+		}
+		return kube, nil
+	}
+	informerClient, err := client("workload-informers")
+	if err != nil {
+		return set, err
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0,
+		informers.WithTransform(stripManagedFields))
+
+	rsClient, err := client(replicaset.Name)
+	if err != nil {
+		return set, err
+	}
+	rs, err := replicaset.New(replicaset.DefaultConfig(), rsClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[replicaset.Name] = rs.Run
+	set.collectors = append(set.collectors, rs.Controller().Collectors()...)
+
+	// The controllers start the factory; it is shut down once they stop.
+	set.runs["workload-informers"] = func(ctx context.Context) error {
+		<-ctx.Done()
+		factory.Shutdown()
+		return nil
+	}
+	return set, nil
+}
+
+// stripManagedFields drops managedFields from cached objects: no controller
+// reads them, and they are a large part of every pod.
+func stripManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
