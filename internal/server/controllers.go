@@ -19,6 +19,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/controller/gc"
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
 	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
+	"github.com/gantry-dev/gantry/internal/controller/serviceaccount"
 )
 
 // startControllers builds API clients from cfg and starts the control-plane
@@ -136,5 +137,10 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 		cfg.ClusterCIDR, cfg.MaskSize = sc.ClusterCIDR, sc.NodeCIDRMaskSize
 		return nodeipam.New(cfg, kube, log)
 	})
+	if err == nil {
+		err = add(serviceaccount.Name, func(kube kubernetes.Interface) (builtController, error) {
+			return serviceaccount.New(serviceaccount.DefaultConfig(), kube, log)
+		})
+	}
 	return set, err
 }
