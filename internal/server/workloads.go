@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/gantry-dev/gantry/internal/controller/deployment"
 	"github.com/gantry-dev/gantry/internal/controller/replicaset"
 )
 
@@ -53,6 +54,17 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 	}
 	set.runs[replicaset.Name] = rs.Run
 	set.collectors = append(set.collectors, rs.Controller().Collectors()...)
+
+	dClient, err := client(deployment.Name)
+	if err != nil {
+		return set, err
+	}
+	deployments, err := deployment.New(deployment.DefaultConfig(), dClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[deployment.Name] = deployments.Run
+	set.collectors = append(set.collectors, deployments.Controller().Collectors()...)
 
 	// The controllers start the factory; it is shut down once they stop.
 	set.runs["workload-informers"] = func(ctx context.Context) error {
