@@ -31,9 +31,10 @@ type StubAgentOptions struct {
 
 // StubAgent plays a node agent for controller scenario tests while no real
 // agent runs: it binds every pod of its namespace to a fake Node through
-// the pods/binding subresource, reports it Running and Ready through the
-// status subresource, and completes graceful deletions (deleting with grace
-// period 0), as an agent does once containers stopped.
+// the pods/binding subresource (unless a scheduler bound it first), reports
+// it Running and Ready through the status subresource, whatever its node,
+// and completes graceful deletions (deleting with grace period 0), as an
+// agent does once containers stopped.
 type StubAgent struct {
 	opts   StubAgentOptions
 	kube   kubernetes.Interface
@@ -174,8 +175,6 @@ func (a *StubAgent) sync(ctx context.Context, key string) error {
 			return nil // gone, or bound meanwhile: a later event says which
 		}
 		return err
-	case pod.Spec.NodeName != a.opts.Node:
-		return nil
 	case a.opts.Ready != nil && !a.opts.Ready(pod):
 		return nil
 	case pod.Status.Phase == corev1.PodRunning && podReady(pod):

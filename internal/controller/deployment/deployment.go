@@ -40,12 +40,9 @@ var (
 	rsKind         = appsv1.SchemeGroupVersion.WithKind("ReplicaSet")
 )
 
-// Indexes on the shared informers: ReplicaSets and pods by the UID of their
+// podOwnerIndex indexes pods of the shared informer by the UID of their
 // controller.
-const (
-	rsOwnerIndex  = "deployment.gantry.dev/controllerUID"
-	podOwnerIndex = "deployment.gantry.dev/controllerUID"
-)
+const podOwnerIndex = "deployment.gantry.dev/controllerUID"
 
 func indexByOwner(obj any) ([]string, error) {
 	m, ok := obj.(metav1.Object)
@@ -66,7 +63,6 @@ type Controller struct {
 	factory  informers.SharedInformerFactory
 	dLister  appslisters.DeploymentLister
 	rsLister appslisters.ReplicaSetLister
-	rsIndex  cache.Indexer
 	podIndex cache.Indexer
 	synced   []cache.InformerSynced
 	ctrl     *controller.Controller
@@ -96,15 +92,11 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	dInf := factory.Apps().V1().Deployments()
 	rsInf := factory.Apps().V1().ReplicaSets()
 	podInf := factory.Core().V1().Pods()
-	if err := rsInf.Informer().AddIndexers(cache.Indexers{rsOwnerIndex: indexByOwner}); err != nil {
-		return nil, fmt.Errorf("deployment: replicaset indexer: %w", err)
-	}
 	if err := podInf.Informer().AddIndexers(cache.Indexers{podOwnerIndex: indexByOwner}); err != nil {
 		return nil, fmt.Errorf("deployment: pod indexer: %w", err)
 	}
 	c.dLister = dInf.Lister()
 	c.rsLister = rsInf.Lister()
-	c.rsIndex = rsInf.Informer().GetIndexer()
 	c.podIndex = podInf.Informer().GetIndexer()
 	c.synced = []cache.InformerSynced{dInf.Informer().HasSynced, rsInf.Informer().HasSynced, podInf.Informer().HasSynced}
 

@@ -70,7 +70,6 @@ type Controller struct {
 	log      *slog.Logger
 	factory  informers.SharedInformerFactory
 	rsLister appslisters.ReplicaSetLister
-	rsIndex  cache.Indexer
 	podIndex cache.Indexer
 	synced   []cache.InformerSynced
 	ctrl     *controller.Controller
@@ -110,7 +109,6 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 		return nil, fmt.Errorf("replicaset: pod indexer: %w", err)
 	}
 	c.rsLister = rsInf.Lister()
-	c.rsIndex = rsInf.Informer().GetIndexer()
 	c.podIndex = podInf.Informer().GetIndexer()
 	c.synced = []cache.InformerSynced{rsInf.Informer().HasSynced, podInf.Informer().HasSynced}
 

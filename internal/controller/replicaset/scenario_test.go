@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,8 +12,11 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
@@ -294,6 +298,141 @@ func TestScenarioReplicaSet(t *testing.T) {
 			}
 			if got.Status.TerminatingReplicas == nil || *got.Status.TerminatingReplicas != 1 {
 				return fmt.Sprintf("terminatingReplicas %v", got.Status.TerminatingReplicas), nil
+			}
+			return "", nil
+		})
+	})
+	t.Run("never more pods than replicas while scaling up", func(t *testing.T) {
+		ns := "rs-burst"
+		createNamespace(t, cs, ns)
+		c.StartStubAgent(t, testcluster.StubAgentOptions{Namespace: ns})
+		const replicas = 40
+		var (
+			mu      sync.Mutex
+			active  = map[string]bool{}
+			maxSeen int
+		)
+		f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(ns))
+		record := func(obj any, gone bool) {
+			if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = t.Obj
+			}
+			p := obj.(*corev1.Pod)
+			mu.Lock()
+			defer mu.Unlock()
+			if gone || p.DeletionTimestamp != nil {
+				delete(active, p.Name)
+			} else {
+				active[p.Name] = true
+			}
+			maxSeen = max(maxSeen, len(active))
+		}
+		if _, err := f.Core().V1().Pods().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { record(obj, false) },
+			UpdateFunc: func(_, obj any) { record(obj, false) },
+			DeleteFunc: func(obj any) { record(obj, true) },
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		f.Start(ctx.Done())
+		f.WaitForCacheSync(ctx.Done())
+		if _, err := cs.AppsV1().ReplicaSets(ns).Create(t.Context(), newRS("burst", replicas, map[string]string{"app": "burst"}), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "all replicas", converged(cs, ns, "burst", replicas))
+		// Churn: delete a third of the pods at once; replacements must not
+		// overshoot either.
+		pods, err := activePods(t.Context(), cs, ns, "app=burst")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods[:replicas/3] {
+			if err := cs.CoreV1().Pods(ns).Delete(t.Context(), p.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "replaced", converged(cs, ns, "burst", replicas))
+		eventually(t, "observer caught up", func(context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(active) != replicas {
+				return fmt.Sprintf("observer sees %d pods", len(active)), nil
+			}
+			return "", nil
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if maxSeen != replicas {
+			t.Fatalf("up to %d active pods existed at once, want exactly %d", maxSeen, replicas)
+		}
+	})
+
+	t.Run("scale-down removes not-ready, then cheapest pods", func(t *testing.T) {
+		ns := "rs-rank"
+		createNamespace(t, cs, ns)
+		// The first pod the agent looks at never becomes ready.
+		var (
+			mu       sync.Mutex
+			verdicts = map[string]bool{}
+		)
+		c.StartStubAgent(t, testcluster.StubAgentOptions{Namespace: ns, Ready: func(p *corev1.Pod) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			v, ok := verdicts[string(p.UID)]
+			if !ok {
+				v = len(verdicts) > 0
+				verdicts[string(p.UID)] = v
+			}
+			return v
+		}})
+		if _, err := cs.AppsV1().ReplicaSets(ns).Create(t.Context(), newRS("rank", 4, map[string]string{"app": "rank"}), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var notReady string
+		var ready []string
+		eventually(t, "3 ready, 1 not", func(ctx context.Context) (string, error) {
+			pods, err := activePods(ctx, cs, ns, "app=rank")
+			if err != nil {
+				return "", err
+			}
+			notReady, ready = "", nil
+			for _, p := range pods {
+				if p.Status.Phase == corev1.PodRunning {
+					ready = append(ready, p.Name)
+				} else {
+					notReady = p.Name
+				}
+			}
+			if len(pods) != 4 || len(ready) != 3 || notReady == "" {
+				return fmt.Sprintf("%d pods, ready %v", len(pods), ready), nil
+			}
+			return "", nil
+		})
+		// The newest pods go first by default; make an older one the cheapest.
+		cheap := ready[0]
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"-100"}}}`, "controller.kubernetes.io/pod-deletion-cost")
+		if _, err := cs.CoreV1().Pods(ns).Patch(t.Context(), cheap, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		setScale(t, cs, ns, "rank", 2)
+		eventually(t, "scaled down", func(ctx context.Context) (string, error) {
+			pods, err := activePods(ctx, cs, ns, "app=rank")
+			if err != nil {
+				return "", err
+			}
+			var names []string
+			for _, p := range pods {
+				names = append(names, p.Name)
+				if p.Name == notReady || p.Name == cheap {
+					if len(pods) == 2 {
+						return "", fmt.Errorf("kept %s, deleted others: %v (not ready %s, cheapest %s)", p.Name, names, notReady, cheap)
+					}
+				}
+			}
+			if len(pods) != 2 {
+				return fmt.Sprintf("pods %v", names), nil
 			}
 			return "", nil
 		})
