@@ -16,6 +16,7 @@ import (
 
 	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/controller"
+	"github.com/gantry-dev/gantry/internal/controller/endpointslice"
 	"github.com/gantry-dev/gantry/internal/controller/gc"
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
 	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
@@ -140,6 +141,11 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 	if err == nil {
 		err = add(serviceaccount.Name, func(kube kubernetes.Interface) (builtController, error) {
 			return serviceaccount.New(serviceaccount.DefaultConfig(), kube, log)
+		})
+	}
+	if err == nil {
+		err = add(endpointslice.Name, func(kube kubernetes.Interface) (builtController, error) {
+			return endpointslice.New(endpointslice.DefaultConfig(), kube, log)
 		})
 	}
 	return set, err
