@@ -325,7 +325,13 @@ func bootstrapKubernetesService(ctx context.Context, cs kubernetes.Interface, cf
 			Ports:     []corev1.ServicePort{{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(int32(port))}},
 		},
 	}
-	if _, err := cs.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	// Look first: a create of an existing service with its fixed IP fails
+	// on the IP (422) before the name.
+	if _, err := cs.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, svc.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := cs.CoreV1().Services(metav1.NamespaceDefault).Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("kubernetes service: %w", err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("kubernetes service: %w", err)
 	}
 	addr := "127.0.0.1"

@@ -51,7 +51,9 @@ func run(m *testing.M) int {
 		}
 	}
 	dataDir = filepath.Join(tmp, "data")
-	stop, err := startServer(dataDir)
+	// The shared server serves the API tests: no node agent, so nothing
+	// there ever tries to pull an image. Node tests start their own.
+	stop, err := startServer(dataDir, "--disable-agent")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		if serverLog != nil {
@@ -67,22 +69,45 @@ func run(m *testing.M) int {
 	return code
 }
 
-// startServer runs `gantry server` on a free port and waits until it is
-// ready and has written its kubeconfig.
-func startServer(dir string) (stop func(), err error) {
+// startServer runs the shared `gantry server` on a free port and waits
+// until it is ready and has written its kubeconfig.
+func startServer(dir string, extra ...string) (stop func(), err error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	serverLog = &lockedBuffer{}
-	cmd := exec.Command(gantryBin, "server", "--data-dir", dir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1")
-	cmd.Stdout, cmd.Stderr = serverLog, serverLog
-	if err := cmd.Start(); err != nil {
+	srv, err := launch(dir, port, extra...)
+	if srv != nil {
+		serverLog = srv.log
+	}
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop = func() {
+	serverURL, kubeconfig = srv.url, srv.kubeconfig
+	return srv.stop, nil
+}
+
+// gantryProcess is a running `gantry server`.
+type gantryProcess struct {
+	url, kubeconfig string
+	log             *lockedBuffer
+	stop            func()
+}
+
+// launch runs `gantry server` with dir and port (and extra flags) and
+// waits until it is ready and has written its kubeconfig. On error the
+// process is stopped; its log is kept in the returned value.
+func launch(dir string, port int, extra ...string) (*gantryProcess, error) {
+	p := &gantryProcess{log: &lockedBuffer{}}
+	cmd := exec.Command(gantryBin, append([]string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1"}, extra...)...)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		return p, err
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	p.stop = func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -91,26 +116,26 @@ func startServer(dir string) (stop func(), err error) {
 			<-exited
 		}
 	}
-	serverURL = "https://127.0.0.1:" + strconv.Itoa(port)
-	kubeconfig = filepath.Join(dir, "kubeconfig.yaml")
+	p.url = "https://127.0.0.1:" + strconv.Itoa(port)
+	p.kubeconfig = filepath.Join(dir, "kubeconfig.yaml")
 	client := &http.Client{Timeout: time.Second, Transport: insecureTransport()}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-exited:
-			return nil, fmt.Errorf("gantry server exited: %v", err)
+		case <-exited:
+			return p, fmt.Errorf("gantry server exited: %v", waitErr)
 		default:
 		}
-		if resp, err := client.Get(serverURL + "/readyz"); err == nil {
+		if resp, err := client.Get(p.url + "/readyz"); err == nil {
 			resp.Body.Close()
-			if _, statErr := os.Stat(kubeconfig); resp.StatusCode == 200 && statErr == nil {
-				return stop, nil
+			if _, statErr := os.Stat(p.kubeconfig); resp.StatusCode == 200 && statErr == nil {
+				return p, nil
 			}
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
 	}
-	stop()
-	return nil, fmt.Errorf("gantry server not ready within 60s")
+	p.stop()
+	return p, fmt.Errorf("gantry server not ready within 60s")
 }
 
 func freePort() (int, error) {
@@ -135,10 +160,16 @@ func (r result) String() string {
 // kubectl runs `gantry kubectl args...` against the shared server.
 func kubectl(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
+	return kubectlWith(t, kubeconfig, stdin, args...)
+}
+
+// kubectlWith runs `gantry kubectl args...` with the kubeconfig kc.
+func kubectlWith(t *testing.T, kc, stdin string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, gantryBin, append([]string{"kubectl"}, args...)...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
 	}
