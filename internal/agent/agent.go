@@ -48,7 +48,9 @@ type Config struct {
 	// bound to the node are removed.
 	HousekeepingInterval time.Duration
 	// Network is the name of the bridge network pods are attached to; all
-	// nodes of a host share it.
+	// nodes of a cluster on one host share it. Empty derives it from the
+	// cluster CIDR ("gantry-10.42.0.0-16"), so that two clusters on one
+	// Docker host never share a network.
 	Network string
 	// StateDir holds pod volumes (emptyDir, configMap, secret …) and
 	// termination-message files. It must be a path on the container
@@ -84,7 +86,6 @@ func DefaultConfig() Config {
 		StatusInterval:       time.Minute,
 		RelistInterval:       time.Second,
 		HousekeepingInterval: 2 * time.Second,
-		Network:              "gantry",
 		StateDir:             "/var/lib/gantry/agent",
 		BackoffBase:          10 * time.Second,
 		BackoffMax:           5 * time.Minute,
@@ -157,9 +158,6 @@ func New(cfg Config, client kubernetes.Interface, rt container.Runtime, log *slo
 	}
 	if cfg.HousekeepingInterval <= 0 {
 		cfg.HousekeepingInterval = d.HousekeepingInterval
-	}
-	if cfg.Network == "" {
-		cfg.Network = d.Network
 	}
 	if cfg.BackoffBase <= 0 {
 		cfg.BackoffBase, cfg.BackoffMax = d.BackoffBase, d.BackoffMax

@@ -196,6 +196,9 @@ func (a *Agent) setupNetwork(ctx context.Context, node *corev1.Node) error {
 	if err != nil {
 		return fmt.Errorf("agent: node podCIDR %q: %w", node.Spec.PodCIDR, err)
 	}
+	if a.cfg.Network == "" {
+		a.cfg.Network = NetworkName(a.settings.ClusterCIDR)
+	}
 	nw, err := a.rt.EnsureNetwork(ctx, container.NetworkConfig{Name: a.cfg.Network, Subnet: a.settings.ClusterCIDR})
 	if err != nil {
 		return fmt.Errorf("agent: pod network %s (%s): %w", a.cfg.Network, a.settings.ClusterCIDR, err)
@@ -204,6 +207,11 @@ func (a *Agent) setupNetwork(ctx context.Context, node *corev1.Node) error {
 	a.gateway = net.ParseIP(nw.Gateway)
 	a.ipam = newIPAM(cidr, a.gateway)
 	return nil
+}
+
+// NetworkName is the default pod network name for a cluster CIDR.
+func NetworkName(clusterCIDR string) string {
+	return "gantry-" + strings.ReplaceAll(clusterCIDR, "/", "-")
 }
 
 // runLease creates and renews the node's Lease every quarter of its
