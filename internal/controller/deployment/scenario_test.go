@@ -41,6 +41,27 @@ func TestScenarioDeployment(t *testing.T) {
 			t.Fatalf("replica sets after the first rollout: %v %v", first, err)
 		}
 		v1RS := first.Items[0].Name
+		// kubectl describe shows the controllers' events.
+		eventually(t, "events", func(ctx context.Context) (string, error) {
+			evs, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return "", err
+			}
+			want := map[string]string{
+				"Deployment/web":     fmt.Sprintf("ScalingReplicaSet: Scaled up replica set %s from 0 to 10", v1RS),
+				"ReplicaSet/" + v1RS: "SuccessfulCreate: Created pod: " + v1RS + "-",
+			}
+			for _, e := range evs.Items {
+				k := e.InvolvedObject.Kind + "/" + e.InvolvedObject.Name
+				if w, ok := want[k]; ok && strings.HasPrefix(e.Reason+": "+e.Message, w) {
+					delete(want, k)
+				}
+			}
+			if len(want) > 0 {
+				return fmt.Sprintf("missing events %v", want), nil
+			}
+			return "", nil
+		})
 
 		obs := observe(t, cs, ns, func(o *observer) string {
 			if n := o.availablePods(); n < minAvailable {
@@ -355,5 +376,68 @@ func TestScenarioDeployment(t *testing.T) {
 		// leftovers to the largest).
 		mustKubectl(t, c, "-n", ns, "scale", "deployment/app", "--replicas=20")
 		eventually(t, "scaled in proportion", sizes("ok=14 stuck=9"))
+	})
+	t.Run("orphaned replica sets are adopted; foreground deletion removes everything", func(t *testing.T) {
+		ns := "adopt"
+		createNamespace(t, cs, ns)
+		c.StartStubAgent(t, testcluster.StubAgentOptions{Namespace: ns})
+		if _, err := cs.AppsV1().Deployments(ns).Create(t.Context(), newDeployment("front", 3, "front:1"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "first rollout", rolledOut(cs, ns, "front"))
+		mustKubectl(t, c, "-n", ns, "delete", "deployment/front", "--cascade=orphan")
+		var orphan appsv1.ReplicaSet
+		eventually(t, "replica set orphaned", func(ctx context.Context) (string, error) {
+			if _, err := cs.AppsV1().Deployments(ns).Get(ctx, "front", metav1.GetOptions{}); err == nil {
+				return "deployment still there", nil
+			}
+			rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return "", err
+			}
+			if len(rss.Items) != 1 || len(rss.Items[0].OwnerReferences) != 0 {
+				return fmt.Sprintf("%d replica sets", len(rss.Items)), nil
+			}
+			orphan = rss.Items[0]
+			return "", nil
+		})
+		created, err := cs.AppsV1().Deployments(ns).Create(t.Context(), newDeployment("front", 3, "front:1"), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "adopted", func(ctx context.Context) (string, error) {
+			if msg, err := rolledOut(cs, ns, "front")(ctx); msg != "" || err != nil {
+				return msg, err
+			}
+			rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return "", err
+			}
+			if len(rss.Items) != 1 || rss.Items[0].UID != orphan.UID {
+				return fmt.Sprintf("%d replica sets", len(rss.Items)), nil
+			}
+			ref := metav1.GetControllerOf(&rss.Items[0])
+			if ref == nil || ref.UID != created.UID || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
+				return fmt.Sprintf("controller %+v", ref), nil
+			}
+			return "", nil
+		})
+
+		mustKubectl(t, c, "-n", ns, "delete", "deployment/front", "--cascade=foreground", "--wait=false")
+		eventually(t, "all gone", func(ctx context.Context) (string, error) {
+			_, derr := cs.AppsV1().Deployments(ns).Get(ctx, "front", metav1.GetOptions{})
+			rss, err := cs.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return "", err
+			}
+			pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				return "", err
+			}
+			if derr == nil || len(rss.Items) > 0 || len(pods.Items) > 0 {
+				return fmt.Sprintf("deployment %v, %d replica sets, %d pods", derr, len(rss.Items), len(pods.Items)), nil
+			}
+			return "", nil
+		})
 	})
 }
