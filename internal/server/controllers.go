@@ -20,6 +20,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/controller/gc"
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
 	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
+	"github.com/gantry-dev/gantry/internal/controller/nodelifecycle"
 	"github.com/gantry-dev/gantry/internal/controller/serviceaccount"
 )
 
@@ -146,6 +147,13 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 	if err == nil {
 		err = add(endpointslice.Name, func(kube kubernetes.Interface) (builtController, error) {
 			return endpointslice.New(endpointslice.DefaultConfig(), kube, log)
+		})
+	}
+	if err == nil {
+		err = add(nodelifecycle.Name, func(kube kubernetes.Interface) (builtController, error) {
+			cfg := nodelifecycle.DefaultConfig()
+			cfg.NodeMonitorGracePeriod, cfg.DefaultTolerationSeconds = sc.NodeMonitorGracePeriod, sc.DefaultTolerationSeconds
+			return nodelifecycle.New(cfg, kube, log)
 		})
 	}
 	return set, err

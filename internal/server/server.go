@@ -62,6 +62,13 @@ type Config struct {
 	// ClusterDNS is the cluster DNS service's IP, inside ServiceCIDR.
 	ClusterDomain string
 	ClusterDNS    string
+	// NodeMonitorGracePeriod is how long a node may go without renewing its
+	// Lease before it becomes Ready=Unknown and is tainted unreachable;
+	// DefaultTolerationSeconds is how long pods without a toleration of
+	// their own then stay on it before they are evicted. The defaults
+	// (15 s + 10 s) make the pods of a dead node run elsewhere within 30 s.
+	NodeMonitorGracePeriod   time.Duration
+	DefaultTolerationSeconds int64
 	// DisableControllers runs the API server alone (tests of the API only).
 	DisableControllers bool
 	// EtcdUnsafeNoFsync skips fsync in embedded etcd (tests and benchmarks).
@@ -80,6 +87,9 @@ func DefaultConfig() Config {
 		NodeCIDRMaskSize: 24,
 		ClusterDomain:    "cluster.local",
 		ClusterDNS:       "10.43.0.10",
+
+		NodeMonitorGracePeriod:   15 * time.Second,
+		DefaultTolerationSeconds: 10,
 	}
 }
 
