@@ -57,6 +57,8 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.NodeCIDRMaskSize, "node-cidr-mask-size", cfg.NodeCIDRMaskSize, "prefix length of each node's podCIDR")
 	f.StringVar(&cfg.ClusterDomain, "cluster-domain", cfg.ClusterDomain, "DNS domain of services")
 	f.StringVar(&cfg.ClusterDNS, "cluster-dns", cfg.ClusterDNS, "IP of the cluster DNS service (inside --service-cidr)")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "how long a node may go without renewing its Lease before it becomes Ready=Unknown and is tainted unreachable")
+	f.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long pods without a toleration of their own stay on a not-ready or unreachable node before they are evicted")
 	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only, without a node agent on this machine")
 	addNodeFlags(f, &nodeCfg, &leaseSeconds)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")
