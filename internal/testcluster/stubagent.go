@@ -60,6 +60,7 @@ func (c *Cluster) StartStubAgent(t testing.TB, opts StubAgentOptions) *StubAgent
 		cancel()
 		t.Fatalf("stub agent: create node: %v", err)
 	}
+	c.Heartbeat(t, opts.Node) // or the node lifecycle controller evicts its pods
 	a := &StubAgent{
 		opts: opts,
 		kube: c.Client,

@@ -281,9 +281,16 @@ func TestScenarioNodeThatNeverReported(t *testing.T) {
 		t.Skip("starts a cluster")
 	}
 	c := testcluster.Start(t, testcluster.Options{Configure: func(cfg *server.Config) {
-		cfg.NodeMonitorGracePeriod = grace
+		// Three heartbeat intervals, so that a loaded machine does not
+		// make the heartbeat node look dead.
+		cfg.NodeMonitorGracePeriod = 3 * testcluster.HeartbeatInterval
 	}})
 	cs := c.Client
+	// "kept" has only a lease heartbeat (testcluster's, as stub agents use).
+	if _, err := cs.CoreV1().Nodes().Create(t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "kept"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	stopHeartbeat := c.Heartbeat(t, "kept")
 	if _, err := cs.CoreV1().Nodes().Create(t.Context(), &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "silent"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -291,4 +298,15 @@ func TestScenarioNodeThatNeverReported(t *testing.T) {
 	if r := readyCondition(n); r == nil || r.Status != corev1.ConditionUnknown || r.Reason != nodelifecycle.ReasonNodeStatusNeverUpdated {
 		t.Fatalf("Ready condition %+v, want Unknown/NodeStatusNeverUpdated", r)
 	}
+	// "silent" went stale after the grace period; "kept", created before
+	// it, did not.
+	kept, err := cs.CoreV1().Nodes().Get(t.Context(), "kept", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept.Spec.Taints) > 0 || readyCondition(kept) != nil {
+		t.Fatalf("node with a lease heartbeat: taints %v, conditions %v", kept.Spec.Taints, kept.Status.Conditions)
+	}
+	stopHeartbeat()
+	expectTaints(t, cs, "kept", corev1.TaintNodeUnreachable+":NoSchedule", corev1.TaintNodeUnreachable+":NoExecute")
 }
