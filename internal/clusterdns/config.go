@@ -1,0 +1,106 @@
+package clusterdns
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config configures the cluster DNS server.
+type Config struct {
+	// ListenAddrs are the host:port addresses served, each over UDP and
+	// TCP. Port 0 picks one free port, the same for UDP and TCP.
+	ListenAddrs []string
+	// ClusterDomain is the zone answered from the caches, e.g. "cluster.local".
+	ClusterDomain string
+	// Upstreams are the resolvers (host:port, or an IP for port 53) that
+	// names outside the cluster domain are forwarded to. Empty means the
+	// nameservers of ResolvConf.
+	Upstreams []string
+	// ResolvConf is read for upstream nameservers when Upstreams is empty.
+	ResolvConf string
+	// TTL of the records served from the caches, and of negative answers.
+	TTL time.Duration
+	// ForwardTimeout bounds one forwarded query over all upstreams; each
+	// upstream gets an equal share of it.
+	ForwardTimeout time.Duration
+}
+
+// DefaultConfig returns the settings of Kubernetes' default CoreDNS
+// configuration: cluster.local with a 30 s TTL, upstreams from the host's
+// /etc/resolv.conf, served on port 53 of every address.
+func DefaultConfig() Config {
+	return Config{
+		ListenAddrs:    []string{"0.0.0.0:53"},
+		ClusterDomain:  "cluster.local",
+		ResolvConf:     "/etc/resolv.conf",
+		TTL:            30 * time.Second,
+		ForwardTimeout: 5 * time.Second,
+	}
+}
+
+// ErrNoUpstreams means no upstream resolver was configured or found.
+var ErrNoUpstreams = errors.New("clusterdns: no upstream resolvers")
+
+// upstreams returns the configured upstreams as host:port, reading
+// ResolvConf when none is given. Addresses the server itself listens on
+// are dropped, so a host whose resolv.conf names this server cannot loop.
+func (c Config) upstreams() ([]string, error) {
+	list := c.Upstreams
+	if len(list) == 0 && c.ResolvConf != "" {
+		var err error
+		if list, err = ReadResolvConf(c.ResolvConf); err != nil {
+			return nil, err
+		}
+	}
+	own := map[string]bool{}
+	for _, a := range c.ListenAddrs {
+		own[a] = true
+	}
+	var out []string
+	for _, u := range list {
+		addr := u
+		if ip, err := netip.ParseAddr(u); err == nil {
+			addr = net.JoinHostPort(ip.String(), "53")
+		} else if _, _, err := net.SplitHostPort(u); err != nil {
+			return nil, fmt.Errorf("clusterdns: upstream %q: %w", u, err)
+		}
+		if !own[addr] {
+			out = append(out, addr)
+		}
+	}
+	return out, nil
+}
+
+// ReadResolvConf returns the nameserver addresses of a resolv.conf file
+// as host:port.
+func ReadResolvConf(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("clusterdns: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 2 || fields[0] != "nameserver" {
+			continue
+		}
+		// A link-local IPv6 nameserver may carry a zone (fe80::1%eth0).
+		ip, err := netip.ParseAddr(fields[1])
+		if err != nil {
+			continue
+		}
+		out = append(out, net.JoinHostPort(ip.String(), "53"))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("clusterdns: %s: %w", path, err)
+	}
+	return out, nil
+}
