@@ -74,7 +74,9 @@ type Controller struct {
 	mu     sync.Mutex
 	set    *cidrSet
 	byNode map[string]netip.Prefix // ranges held, by node name
-	ran    bool
+	// explained holds the nodes told that the cluster CIDR is full.
+	explained map[string]bool
+	ran       bool
 }
 
 var _ controller.Reconciler = (*Controller)(nil)
@@ -93,7 +95,7 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 		return nil, err
 	}
 	log = logging.Component(log, "controller").With("controller", Name)
-	c := &Controller{cfg: cfg, kube: kube, log: log, set: set, byNode: map[string]netip.Prefix{}}
+	c := &Controller{cfg: cfg, kube: kube, log: log, set: set, byNode: map[string]netip.Prefix{}, explained: map[string]bool{}}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.factory = informers.NewSharedInformerFactory(kube, 0)
 	inf := c.factory.Core().V1().Nodes()
@@ -199,6 +201,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	if _, ok := c.nodeCIDR(node); ok {
 		c.mu.Lock()
 		c.occupyLocked(node)
+		delete(c.explained, key)
 		c.mu.Unlock()
 		return controller.Result{}, c.clearUnavailable(ctx, node)
 	}
@@ -250,6 +253,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 // for one.
 func (c *Controller) releaseNode(name string) {
 	c.mu.Lock()
+	delete(c.explained, name)
 	p, held := c.byNode[name]
 	if held {
 		delete(c.byNode, name)
@@ -286,8 +290,16 @@ func (c *Controller) markUnavailable(ctx context.Context, node *corev1.Node) err
 	if _, err := c.kube.CoreV1().Nodes().UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("nodeipam: node %s condition: %w", node.Name, err)
 	}
-	c.record.Event(node, corev1.EventTypeWarning, ReasonCIDRNotAvailable, "Node "+node.Name+" status is now: CIDRNotAvailable ("+msg+")")
-	c.log.Warn("cluster CIDR full", "node", node.Name, "clusterCIDR", c.set.base.String())
+	// An agent rewriting the node's conditions drops this one and it is
+	// set again; the event and the log say it once per node and episode.
+	c.mu.Lock()
+	told := c.explained[node.Name]
+	c.explained[node.Name] = true
+	c.mu.Unlock()
+	if !told {
+		c.record.Event(node, corev1.EventTypeWarning, ReasonCIDRNotAvailable, "Node "+node.Name+" status is now: CIDRNotAvailable ("+msg+")")
+		c.log.Warn("cluster CIDR full", "node", node.Name, "clusterCIDR", c.set.base.String())
+	}
 	return nil
 }
 
