@@ -66,6 +66,14 @@ type Config struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// Workers is the number of pods synced at once.
 	Workers int
+	// StreamingPort is the TCP port of the agent's HTTPS endpoint for
+	// logs, exec, attach and port-forward (the kubelet's 10250); 0 picks a
+	// free port. It is published in the Node's daemonEndpoints.
+	StreamingPort int
+	// ClientCA (PEM) verifies the client certificates of callers of the
+	// streaming endpoint (the API server). Empty accepts any caller: tests
+	// only.
+	ClientCA []byte
 	// DialPod connects to a port of a pod for probes and lifecycle hooks.
 	// Nil dials the pod's IP (or the node's loopback for host-network
 	// pods); tests with a fake runtime replace it.
@@ -91,6 +99,7 @@ func DefaultConfig() Config {
 		BackoffMax:           5 * time.Minute,
 		BackoffReset:         10 * time.Minute,
 		Workers:              8,
+		StreamingPort:        10250,
 	}
 }
 
@@ -102,10 +111,11 @@ type Agent struct {
 	rt     container.Runtime
 	log    *slog.Logger
 
-	runtimeName string // "docker", "fake": prefix of container IDs in status
-	settings    api.ClusterSettings
-	podCIDR     *net.IPNet
-	gateway     net.IP
+	runtimeName   string // "docker", "fake": prefix of container IDs in status
+	streamingPort int
+	settings      api.ClusterSettings
+	podCIDR       *net.IPNet
+	gateway       net.IP
 
 	pods       listerscorev1.PodLister
 	configMaps listerscorev1.ConfigMapLister
@@ -208,6 +218,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
+	port, err := a.serveStreaming(ctx)
+	if err != nil {
+		return err
+	}
+	a.streamingPort = port
 	node, err := a.registerNode(ctx)
 	if err != nil {
 		return err

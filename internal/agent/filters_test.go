@@ -2,6 +2,10 @@ package agent_test
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/scheme"
+
+	"github.com/gantry-dev/gantry/internal/container/fake"
 
 	"github.com/gantry-dev/gantry/internal/container"
 )
@@ -13,3 +17,7 @@ func fakeFilter(p *corev1.Pod) container.SandboxFilter {
 func containerFilter(p *corev1.Pod) container.ContainerFilter {
 	return container.ContainerFilter{PodUID: string(p.UID)}
 }
+
+func parameterCodec() runtime.ParameterCodec { return scheme.ParameterCodec }
+
+func fakeImage() fake.Image { return fake.Image{Program: server(8080)} }

@@ -96,6 +96,7 @@ func (a *Agent) nodeTemplate(ctx context.Context) *corev1.Node {
 	}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels}}
 	n.Status = a.nodeStatus(ctx, nil)
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(a.streamingPort)
 	return n
 }
 
@@ -281,8 +282,9 @@ func (a *Agent) runNodeStatus(ctx context.Context) {
 			continue
 		}
 		node = node.DeepCopy()
-		// Keep what other parts own (images, volumes, daemon endpoints).
-		st.DaemonEndpoints, st.Images = node.Status.DaemonEndpoints, node.Status.Images
+		// Keep what other parts own (images, volumes).
+		st.Images = node.Status.Images
+		st.DaemonEndpoints.KubeletEndpoint.Port = int32(a.streamingPort)
 		node.Status = st
 		if _, err := a.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
 			if ctx.Err() == nil {

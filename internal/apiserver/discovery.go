@@ -70,6 +70,14 @@ func newDiscoveryDocs(reg *api.Registry) *discoveryDocs {
 				r.Kind, r.Verbs = "Binding", verbsCreate
 			case api.SubEviction:
 				r.Group, r.Version, r.Kind, r.Verbs = "policy", "v1", "Eviction", verbsCreate
+			case subLog:
+				r.Verbs = metav1.Verbs{"get"}
+			case subExec:
+				r.Kind, r.Verbs = "PodExecOptions", metav1.Verbs{"create", "get"}
+			case subAttach:
+				r.Kind, r.Verbs = "PodAttachOptions", metav1.Verbs{"create", "get"}
+			case subPortForward:
+				r.Kind, r.Verbs = "PodPortForwardOptions", metav1.Verbs{"create", "get"}
 			}
 			list.APIResources = append(list.APIResources, r)
 		}

@@ -52,6 +52,12 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		}
 	}
 	var err error
+	if isStreamingSubresource(res, info.subresource) {
+		if err := s.handleNodeStream(w, r, req); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	switch info.verb {
 	case "get":
 		err = s.handleGet(w, r, req)
@@ -85,6 +91,10 @@ var subresourceVerbs = map[string]map[string]bool{
 	api.SubBinding:  {"create": true},
 	api.SubEviction: {"create": true},
 	"finalize":      {"update": true},
+	subLog:          {"get": true},
+	subExec:         {"get": true, "create": true},
+	subAttach:       {"get": true, "create": true},
+	subPortForward:  {"get": true, "create": true},
 }
 
 // readBody reads a request body up to the configured limit (413 beyond).

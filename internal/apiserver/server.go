@@ -49,6 +49,10 @@ type Config struct {
 	MaxObjectBytes int64
 	// Ready reports whether /readyz should answer ok; nil: always ready.
 	Ready func() error
+	// NodeTransport reaches node agents' streaming endpoints (logs, exec,
+	// attach, port-forward) with the API server's client certificate;
+	// nil: those subresources answer 503.
+	NodeTransport http.RoundTripper
 	// BookmarkInterval is how often watches that allow bookmarks get one.
 	BookmarkInterval time.Duration
 	Logger           *slog.Logger

@@ -91,6 +91,7 @@ func (n *Node) Run(ctx context.Context) error {
 	acfg := n.cfg.Agent
 	acfg.NodeName = name
 	acfg.StateDir = filepath.Join(dataDir, "agent", name)
+	acfg.ClientCA = rc.CAData
 	acfg.KubeletVersion = "v" + strings.TrimPrefix(version.KubernetesVersion, "v")
 	if acfg.Labels == nil {
 		acfg.Labels = map[string]string{}

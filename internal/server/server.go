@@ -195,7 +195,12 @@ func (s *Server) Run(ctx context.Context) error {
 	if docs.err != nil {
 		return fmt.Errorf("openapi: %w", docs.err)
 	}
+	nodeTransport, err := agentTransport(pki)
+	if err != nil {
+		return err
+	}
 	apiSrv, err := apiserver.New(apiserver.Config{
+		NodeTransport: nodeTransport,
 		Registry:      reg,
 		Storage:       store,
 		Authenticator: auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
@@ -387,6 +392,30 @@ func bootstrapKubernetesService(ctx context.Context, cs kubernetes.Interface, cf
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// agentTransport is how the API server reaches node agents' streaming
+// endpoints: with a client certificate of the cluster CA, which agents
+// require. Agents serve self-signed certificates, which it does not verify
+// (as kube-apiserver without --kubelet-certificate-authority; see
+// docs/design/0003-agent-streaming.md).
+func agentTransport(pki *auth.PKI) (http.RoundTripper, error) {
+	certPEM, keyPEM, err := pki.IssueClientCert("gantry:apiserver-agent-client", []string{auth.GroupMasters}, 365*24*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("agent client certificate: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Transport{
+		Proxy:               nil,
+		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     90 * time.Second,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+	}, nil
+}
 
 func serviceConfig(cfg Config) (apiserver.ServiceConfig, error) {
 	sc := apiserver.DefaultServiceConfig()

@@ -45,6 +45,7 @@ func AgentConfig(t testing.TB, name string, rt *fake.Runtime) agent.Config {
 	cfg.HousekeepingInterval = 200 * time.Millisecond
 	cfg.BackoffBase, cfg.BackoffMax = time.Second, 4*time.Second
 	cfg.KubeletVersion = "v1.37.2"
+	cfg.StreamingPort = 0
 	cfg.DialPod = func(ctx context.Context, pod agent.PodAddress, port int) (net.Conn, error) {
 		return rt.DialSandbox(ctx, pod.SandboxID, port)
 	}
@@ -61,6 +62,7 @@ func (c *Cluster) AddAgent(t testing.TB, name string, configure func(*agent.Conf
 	if configure != nil {
 		configure(&cfg)
 	}
+	cfg.ClientCA = c.Config.CAData
 	a := &Agent{Name: name, Runtime: rt, Config: cfg, t: t, rest: c.Config}
 	a.Start()
 	t.Cleanup(a.Stop)
