@@ -1,13 +1,18 @@
 package e2e
 
 import (
+	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -114,6 +119,49 @@ func (c *nodeCluster) waitFor(obj, path, what string, match func(string) bool) s
 		}
 		time.Sleep(200 * time.Millisecond) // polling interval
 	}
+}
+
+// portForwardGet runs `kubectl port-forward obj :port`, GETs / through the
+// forwarded local port and returns the body.
+func portForwardGet(t *testing.T, kc, ns, obj string, port int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gantryBin, "kubectl", "port-forward", "-n", ns, obj, fmt.Sprintf(":%d", port), "--address", "127.0.0.1")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	// "Forwarding from 127.0.0.1:43127 -> 8080"
+	re := regexp.MustCompile(`Forwarding from 127\.0\.0\.1:(\d+) ->`)
+	sc := bufio.NewScanner(stdout)
+	local := ""
+	for local == "" && sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			local = m[1]
+		}
+	}
+	if local == "" {
+		t.Fatalf("kubectl port-forward printed no forwarding line; stderr: %s", stderr.String())
+	}
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Get("http://127.0.0.1:" + local + "/")
+	if err != nil {
+		t.Fatalf("GET through port-forward: %v; stderr: %s", err, stderr.String())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func equals(want string) func(string) bool { return func(s string) bool { return s == want } }
@@ -318,6 +366,32 @@ spec:
 		}
 		if state := docker(t, "inspect", "-f", "{{.State.Running}} {{.RestartCount}}", dockerID(strings.Fields(before)[0])); state != "true 0" {
 			t.Errorf("docker state %q", state)
+		}
+	})
+
+	t.Run("kubectl logs, exec and port-forward", func(t *testing.T) {
+		if out := c.kubectl("", "logs", "web", "-n", ns, "-c", "main"); !strings.Contains(out, "serving on 8080") {
+			t.Errorf("kubectl logs: %q", out)
+		}
+		if out := c.kubectl("", "logs", "web", "-n", ns, "-c", "main", "--previous"); !strings.Contains(out, "serving on 8080") {
+			t.Errorf("kubectl logs --previous (the killed container): %q", out)
+		}
+		if out := c.kubectl("", "logs", "config", "-n", ns, "-c", "env"); !strings.Contains(out, "COLOR=blue") {
+			t.Errorf("kubectl logs of an exited container: %q", out)
+		}
+		if out := c.kubectl("", "exec", "web", "-n", ns, "-c", "main", "--", "/testimage", "hostname"); strings.TrimSpace(out) != "web" {
+			t.Errorf("kubectl exec hostname: %q", out)
+		}
+		r := kubectlWith(t, c.proc.kubeconfig, "", "exec", "web", "-n", ns, "-c", "main", "--", "/testimage", "exit", "7")
+		if r.err == nil || !strings.Contains(r.stderr, "command terminated with exit code 7") {
+			t.Errorf("kubectl exec exit 7: %s", r)
+		}
+		if out := c.kubectl("hello stdin\n", "exec", "-i", "web", "-n", ns, "-c", "main", "--", "/testimage", "echo-stdin"); out != "hello stdin\n" {
+			t.Errorf("kubectl exec -i: %q", out)
+		}
+		body := portForwardGet(t, c.proc.kubeconfig, ns, "pod/web", 8080)
+		if !strings.Contains(body, "hello from web") {
+			t.Errorf("through kubectl port-forward: %q", body)
 		}
 	})
 
