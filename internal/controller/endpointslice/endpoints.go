@@ -88,22 +88,26 @@ func shouldSetHostname(pod *corev1.Pod, svc *corev1.Service) bool {
 	return pod.Spec.Hostname != "" && pod.Spec.Subdomain == svc.Name && pod.Namespace == svc.Namespace
 }
 
-// findPort resolves a service port's targetPort for pod: a number as is, a
-// name through the pod's container ports of the same protocol.
+// findPort resolves a service port's targetPort for pod, as Kubernetes'
+// FindPort: a number as is, a name through the ports of the pod's
+// containers and sidecars (restartable init containers) of the same
+// protocol.
 func findPort(pod *corev1.Pod, sp *corev1.ServicePort) (int32, bool) {
 	switch sp.TargetPort.Type {
 	case intstr.String:
 		name := sp.TargetPort.StrVal
-		for _, c := range pod.Spec.Containers {
+		containers := slices.Clone(pod.Spec.Containers)
+		for _, c := range pod.Spec.InitContainers {
+			if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+				containers = append(containers, c)
+			}
+		}
+		for _, c := range containers {
 			for _, p := range c.Ports {
 				if p.Name == name && p.Protocol == sp.Protocol {
 					return p.ContainerPort, true
 				}
 			}
-		}
-		// A numeric string is a port number, as Kubernetes accepts it.
-		if n, err := strconv.Atoi(name); err == nil && n > 0 && n < 65536 {
-			return int32(n), true
 		}
 		return 0, false
 	default:
@@ -227,10 +231,9 @@ func desiredGroups(svc *corev1.Service, pods []*corev1.Pod, zone zoneOf) []*endp
 			if ip == "" {
 				continue
 			}
+			// A pod on which no port resolves is still an endpoint, in
+			// a slice without ports, as in Kubernetes.
 			ports := endpointPorts(svc, pod)
-			if len(ports) == 0 && len(svc.Spec.Ports) > 0 {
-				continue // no port of the service resolves on this pod
-			}
 			k := groupKey(t, ports)
 			g := byKey[k]
 			if g == nil {

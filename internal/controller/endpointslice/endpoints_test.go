@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 type podOpt func(*corev1.Pod)
@@ -110,12 +111,24 @@ func TestDesiredGroups(t *testing.T) {
 		pod("e", "10.42.0.5", ready, phase(corev1.PodFailed)),
 		pod("f", "10.42.0.6", withHostname),
 		pod("g", "10.42.0.7", otherSubdomain),
-		pod("h", "fd00::8", ready), // another family
+		pod("h", "fd00::8", ready),                                                             // another family
+		pod("i", "10.42.0.9", ready, func(p *corev1.Pod) { p.Spec.Containers[0].Ports = nil }), // no port resolves
+		pod("j", "10.42.0.10", ready, func(p *corev1.Pod) { // the port on a sidecar
+			p.Spec.InitContainers = []corev1.Container{{Name: "proxy", RestartPolicy: ptr.To(corev1.ContainerRestartPolicyAlways),
+				Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 15001, Protocol: corev1.ProtocolTCP}}}}
+			p.Spec.Containers[0].Ports = nil
+		}),
 	}
 	zone := func(node string) string { return map[string]string{"node-1": "zone-a"}[node] }
 	groups := desiredGroups(service(), pods, zone)
 	got := map[int32][]string{}
 	for _, g := range groups {
+		if len(g.ports) == 0 {
+			for _, ep := range g.endpoints {
+				got[0] = append(got[0], ep.TargetRef.Name)
+			}
+			continue
+		}
 		if g.addressType != discoveryv1.AddressTypeIPv4 || len(g.ports) != 1 {
 			t.Fatalf("group %s: address type %s, ports %d", g.key(), g.addressType, len(g.ports))
 		}
@@ -143,7 +156,7 @@ func TestDesiredGroups(t *testing.T) {
 			}
 		}
 	}
-	want := map[int32][]string{8080: {"a", "f", "g"}, 9090: {"b"}}
+	want := map[int32][]string{0: {"i"}, 8080: {"a", "f", "g"}, 9090: {"b"}, 15001: {"j"}}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("endpoints by resolved port = %v, want %v", got, want)
 	}
