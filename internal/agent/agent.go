@@ -66,6 +66,9 @@ type Config struct {
 	BackoffBase, BackoffMax, BackoffReset time.Duration
 	// Workers is the number of pods synced at once.
 	Workers int
+	// StatsInterval is how often container and node usage is sampled for
+	// the metrics API; CPU rates are averaged over it.
+	StatsInterval time.Duration
 	// StreamingPort is the TCP port of the agent's HTTPS endpoint for
 	// logs, exec, attach and port-forward (the kubelet's 10250); 0 picks a
 	// free port. It is published in the Node's daemonEndpoints.
@@ -100,6 +103,7 @@ func DefaultConfig() Config {
 		BackoffReset:         10 * time.Minute,
 		Workers:              8,
 		StreamingPort:        10250,
+		StatsInterval:        10 * time.Second,
 	}
 }
 
@@ -128,6 +132,7 @@ type Agent struct {
 	backoff *backoff
 	probes  *probeManager
 	relist  *relister
+	stats   *statsCollector
 
 	// known remembers the last spec seen of each pod by UID, so that a pod
 	// deleted from the API at once is still stopped with its grace period.
@@ -178,6 +183,9 @@ func New(cfg Config, client kubernetes.Interface, rt container.Runtime, log *slo
 	if cfg.BackoffReset <= 0 {
 		cfg.BackoffReset = d.BackoffReset
 	}
+	if cfg.StatsInterval <= 0 {
+		cfg.StatsInterval = d.StatsInterval
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = d.Workers
 	}
@@ -191,6 +199,7 @@ func New(cfg Config, client kubernetes.Interface, rt container.Runtime, log *slo
 		pullFailures: map[containerKey]time.Time{},
 		backoff:      newBackoff(cfg.BackoffBase, cfg.BackoffMax, cfg.BackoffReset),
 	}
+	a.stats = newStatsCollector(a)
 	if a.cfg.DialPod == nil {
 		a.cfg.DialPod = dialPodIP
 	}
@@ -300,6 +309,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		})
 	}
 	wg.Go(func() { a.relist.run(ctx) })
+	wg.Go(func() { a.stats.run(ctx) })
 	wg.Go(func() { a.runHousekeeping(ctx) })
 	wg.Go(func() { a.runNodeStatus(ctx) })
 	a.log.Info("node agent is ready", "podCIDR", a.podCIDR.String())

@@ -66,6 +66,7 @@ func (a *Agent) serveStreaming(ctx context.Context) (int, error) {
 	mux.HandleFunc(pathExec, a.serveExec)
 	mux.HandleFunc(pathAttach, a.serveAttach)
 	mux.HandleFunc(pathPortForward, a.servePortForward)
+	mux.HandleFunc("/stats/resource", a.stats.serve)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
 	srv := &http.Server{Handler: mux, TLSConfig: tcfg, ReadHeaderTimeout: 30 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return ctx }}

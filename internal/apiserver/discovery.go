@@ -50,6 +50,9 @@ func newDiscoveryDocs(reg *api.Registry) *discoveryDocs {
 	for _, name := range reg.Groups() {
 		d.groupList.Groups = append(d.groupList.Groups, *d.groups[name])
 	}
+	// The resource metrics API is served by the API server itself
+	// (metrics_api.go), not from the registry.
+	d.groupList.Groups = append(d.groupList.Groups, metricsAPIGroup())
 	for _, res := range reg.All() {
 		list := d.resources[res.GVR.GroupVersion()]
 		list.APIResources = append(list.APIResources, metav1.APIResource{

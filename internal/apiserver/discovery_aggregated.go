@@ -99,6 +99,10 @@ func (d *discoveryDocs) buildAggregated(reg *api.Registry) {
 	for _, name := range reg.Groups() { // sorted, as /apis lists them
 		groups.Items = append(groups.Items, *byGroup[name])
 	}
+	groups.Items = append(groups.Items, apidiscoveryv2.APIGroupDiscovery{
+		ObjectMeta: metav1.ObjectMeta{Name: metricsGroup},
+		Versions:   []apidiscoveryv2.APIVersionDiscovery{aggregatedVersion(metricsGV, metricsResourceList())},
+	})
 	d.aggregatedCore = newAggregatedDoc(core)
 	d.aggregatedGroups = newAggregatedDoc(groups)
 }

@@ -196,7 +196,11 @@ func (s *Server) nodeEndpoint(r *http.Request, pod *corev1.Pod) (string, error) 
 		}
 		return "", err
 	}
-	node := obj.(*corev1.Node)
+	return nodeHost(obj.(*corev1.Node))
+}
+
+// nodeHost returns host:port of a node's agent streaming endpoint.
+func nodeHost(node *corev1.Node) (string, error) {
 	port := node.Status.DaemonEndpoints.KubeletEndpoint.Port
 	if port == 0 {
 		return "", apierrors.NewServiceUnavailable(fmt.Sprintf("node %s publishes no agent endpoint", node.Name))

@@ -218,6 +218,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cfg.OpenAPI.ServeHTTP(w, r)
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/apis/"+metricsGroup+"/") || r.URL.Path == "/apis/"+metricsGroup {
+		s.serveMetricsAPI(w, r)
+		return
+	}
 	info, ok := parseRequestInfo(r)
 	if !ok {
 		s.writeError(w, r, notFound(r.URL.Path))

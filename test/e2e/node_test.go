@@ -395,6 +395,21 @@ spec:
 		}
 	})
 
+	t.Run("kubectl top pods and nodes", func(t *testing.T) {
+		// The agent samples usage every 10 s; a CPU rate needs two samples.
+		var out string
+		eventually(t, 60*time.Second, "kubectl top pod to list web", func() bool {
+			r := kubectlWith(t, c.proc.kubeconfig, "", "top", "pod", "-n", ns, "--containers")
+			out = r.stdout
+			return r.err == nil && regexp.MustCompile(`(?m)^web\s+main\s+\d+m\s+\d+(Ki|Mi)`).MatchString(out)
+		})
+		eventually(t, 60*time.Second, "kubectl top node to list the node", func() bool {
+			r := kubectlWith(t, c.proc.kubeconfig, "", "top", "node")
+			out = r.stdout
+			return r.err == nil && regexp.MustCompile(`(?m)^`+c.nodeName+`\s+\d+m\s+\d+%\s+\d+Mi\s+\d+%`).MatchString(out)
+		})
+	})
+
 	t.Run("deleting a pod stops and removes its containers", func(t *testing.T) {
 		uid := c.jsonpath("pod/web", "{.metadata.uid}")
 		c.kubectl("", "delete", "pod", "web", "-n", ns, "--wait=true", "--timeout=60s")
