@@ -31,8 +31,9 @@
 // twice. Endpoints are compared and written from the cache; a stale cache
 // costs a conflict and a retry.
 //
-// Not done: the endpoints.kubernetes.io/over-capacity truncation of
-// Endpoints beyond 1000 addresses, trigger-time annotations, topology hints.
+// Endpoints beyond 1000 addresses are truncated and annotated
+// endpoints.kubernetes.io/over-capacity=truncated, as in Kubernetes. Not
+// done: trigger-time annotations, topology hints.
 //
 // The controller is safe for concurrent use; Run may be called once.
 package endpointslice

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -287,21 +288,35 @@ func (c *Controller) apply(ctx context.Context, svc *corev1.Service, p plan) err
 func (c *Controller) syncEndpoints(ctx context.Context, svc *corev1.Service, subsets []corev1.EndpointSubset) error {
 	api := c.kube.CoreV1().Endpoints(svc.Namespace)
 	want := endpointsLabels(svc)
+	truncated := truncateSubsets(subsets)
+	annotate := func(annotations map[string]string) map[string]string {
+		annotations = maps.Clone(annotations)
+		if truncated {
+			if annotations == nil {
+				annotations = map[string]string{}
+			}
+			annotations[AnnotationOverCapacity] = "truncated"
+		} else {
+			delete(annotations, AnnotationOverCapacity)
+		}
+		return annotations
+	}
 	cur, err := c.endpoints.Endpoints(svc.Namespace).Get(svc.Name)
 	switch {
 	case apierrors.IsNotFound(err):
-		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: want}, Subsets: subsets}
+		ep := &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: svc.Name, Namespace: svc.Namespace, Labels: want, Annotations: annotate(nil)}, Subsets: subsets}
 		_, err = api.Create(ctx, ep, metav1.CreateOptions{})
 		if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 			return nil
 		}
 	case err != nil:
 		return err
-	case apiequality.Semantic.DeepEqual(cur.Subsets, subsets) && apiequality.Semantic.DeepEqual(cur.Labels, want):
+	case apiequality.Semantic.DeepEqual(cur.Subsets, subsets) && apiequality.Semantic.DeepEqual(cur.Labels, want) &&
+		apiequality.Semantic.DeepEqual(cur.Annotations, annotate(cur.Annotations)):
 		return nil
 	default:
 		next := cur.DeepCopy()
-		next.Subsets, next.Labels = subsets, want
+		next.Subsets, next.Labels, next.Annotations = subsets, want, annotate(cur.Annotations)
 		_, err = api.Update(ctx, next, metav1.UpdateOptions{})
 	}
 	if err != nil {

@@ -162,3 +162,49 @@ func addressesKey(addrs []corev1.EndpointAddress) string {
 	}
 	return k
 }
+
+// Endpoints capacity, as Kubernetes: beyond maxEndpointsCapacity addresses
+// the object is truncated and annotated.
+const (
+	maxEndpointsCapacity = 1000
+	// AnnotationOverCapacity marks truncated Endpoints (value "truncated").
+	AnnotationOverCapacity = "endpoints.kubernetes.io/over-capacity"
+)
+
+// truncateSubsets cuts subsets down to maxEndpointsCapacity addresses the
+// way Kubernetes' endpoints controller does: not-ready addresses go first;
+// each subset keeps a share proportional to its size. It reports whether
+// anything was cut.
+func truncateSubsets(subsets []corev1.EndpointSubset) bool {
+	totalReady, totalNotReady := 0, 0
+	for _, s := range subsets {
+		totalReady += len(s.Addresses)
+		totalNotReady += len(s.NotReadyAddresses)
+	}
+	if totalReady+totalNotReady <= maxEndpointsCapacity {
+		return false
+	}
+	truncateReady := totalReady > maxEndpointsCapacity
+	limit, total := maxEndpointsCapacity-totalReady, totalNotReady
+	if truncateReady {
+		limit, total = maxEndpointsCapacity, totalReady
+	}
+	left := limit
+	for i := range subsets {
+		s := &subsets[i]
+		n := len(s.NotReadyAddresses)
+		if truncateReady {
+			n = len(s.Addresses)
+		}
+		// Rounded up, then capped by what is left, as Kubernetes does.
+		allowed := min((limit*n+total-1)/total, left)
+		left -= allowed
+		if truncateReady {
+			s.NotReadyAddresses = nil
+			s.Addresses = s.Addresses[:min(len(s.Addresses), allowed)]
+		} else {
+			s.NotReadyAddresses = s.NotReadyAddresses[:min(len(s.NotReadyAddresses), allowed)]
+		}
+	}
+	return true
+}
