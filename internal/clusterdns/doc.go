@@ -57,7 +57,8 @@
 //
 // New does no I/O; Run binds each Config.ListenAddrs address over UDP
 // and TCP, starts the informers, serves once their caches have synced
-// (Ready is closed then) and blocks until its context ends:
+// (Ready is closed then; queries sent earlier wait in the socket
+// buffers) and blocks until its context ends:
 //
 //	cfg := clusterdns.DefaultConfig()
 //	cfg.ClusterDomain = settings.ClusterDomain     // api.ClusterSettings

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -147,6 +149,41 @@ func TestServer(t *testing.T) {
 		waitFor(t, func() bool {
 			return r.query(t, "udp", "late.default.svc.cluster.local.", dns.TypeA).Rcode == dns.RcodeNameError
 		})
+	})
+
+	t.Run("an endpoint that turns not ready leaves the headless answer", func(t *testing.T) {
+		es, err := r.client.DiscoveryV1().EndpointSlices("default").Get(t.Context(), "db-abc", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		notReady := false
+		es.Endpoints[1].Conditions.Ready = &notReady // 10.42.0.6, db-1
+		if _, err := r.client.DiscoveryV1().EndpointSlices("default").Update(t.Context(), es, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"db.default.svc.cluster.local. 30 IN A 10.42.0.5", "db.default.svc.cluster.local. 30 IN A 10.42.0.7"}
+		waitFor(t, func() bool {
+			return cmp.Equal(want, rrStrings(r.query(t, "tcp", "db.default.svc.cluster.local.", dns.TypeA).Answer))
+		})
+		if resp := r.query(t, "udp", "db-1.db.default.svc.cluster.local.", dns.TypeA); resp.Rcode != dns.RcodeNameError {
+			t.Errorf("db-1 after it turned not ready: rcode %s, want NXDOMAIN", dns.RcodeToString[resp.Rcode])
+		}
+	})
+
+	t.Run("metrics count the answers", func(t *testing.T) {
+		if n := counterValue(t, r.metrics.requests.WithLabelValues(sourceCluster, "NOERROR")); n < 2 {
+			t.Errorf("cluster NOERROR answers counted: %v", n)
+		}
+		if n := counterValue(t, r.metrics.requests.WithLabelValues(sourceForward, "SERVFAIL")); n < 2 {
+			t.Errorf("forwarded SERVFAIL answers counted: %v", n)
+		}
+		reg := prometheus.NewPedanticRegistry()
+		if err := reg.Register(prometheus.Collector(collectors(r.Collectors()))); err != nil {
+			t.Fatalf("register: %v", err)
+		}
+		if _, err := reg.Gather(); err != nil {
+			t.Fatalf("gather: %v", err)
+		}
 	})
 
 	t.Run("garbage does not stop the server", func(t *testing.T) {
@@ -293,6 +330,30 @@ func TestUpstreams(t *testing.T) {
 	if _, err := cfg.upstreams(); err == nil {
 		t.Error("a missing resolv.conf gave no error")
 	}
+}
+
+// collectors is several collectors as one, to register them together.
+type collectors []prometheus.Collector
+
+func (c collectors) Describe(ch chan<- *prometheus.Desc) {
+	for _, x := range c {
+		x.Describe(ch)
+	}
+}
+
+func (c collectors) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range c {
+		x.Collect(ch)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }
 
 // waitFor polls cond until it holds, failing the test after 10 s.
