@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,8 +50,10 @@ func DefaultConfig() Config {
 var ErrNoUpstreams = errors.New("clusterdns: no upstream resolvers")
 
 // upstreams returns the configured upstreams as host:port, reading
-// ResolvConf when none is given. Addresses the server itself listens on
-// are dropped, so a host whose resolv.conf names this server cannot loop.
+// ResolvConf when none is given. Upstreams that are this server are
+// dropped, so a host whose resolv.conf names it cannot loop: those on a
+// listen address, and, for a listener on the unspecified address, those
+// on a loopback or local address with its port.
 func (c Config) upstreams() ([]string, error) {
 	list := c.Upstreams
 	if len(list) == 0 && c.ResolvConf != "" {
@@ -57,10 +61,6 @@ func (c Config) upstreams() ([]string, error) {
 		if list, err = ReadResolvConf(c.ResolvConf); err != nil {
 			return nil, err
 		}
-	}
-	own := map[string]bool{}
-	for _, a := range c.ListenAddrs {
-		own[a] = true
 	}
 	var out []string
 	for _, u := range list {
@@ -70,11 +70,49 @@ func (c Config) upstreams() ([]string, error) {
 		} else if _, _, err := net.SplitHostPort(u); err != nil {
 			return nil, fmt.Errorf("clusterdns: upstream %q: %w", u, err)
 		}
-		if !own[addr] {
+		if !c.isSelf(addr, localAddrs) {
 			out = append(out, addr)
 		}
 	}
 	return out, nil
+}
+
+// isSelf reports whether upstream (host:port) reaches one of the listen
+// addresses; local returns the host's addresses.
+func (c Config) isSelf(upstream string, local func() []netip.Addr) bool {
+	up, err := netip.ParseAddrPort(upstream)
+	if err != nil {
+		return false // a host name: not ours
+	}
+	upIP := up.Addr().WithZone("").Unmap()
+	for _, l := range c.ListenAddrs {
+		host, port, err := net.SplitHostPort(l)
+		if err != nil || port != strconv.Itoa(int(up.Port())) {
+			continue
+		}
+		ip, err := netip.ParseAddr(host)
+		switch {
+		case host == "" || (err == nil && ip.IsUnspecified()):
+			if upIP.IsLoopback() || slices.Contains(local(), upIP) {
+				return true
+			}
+		case err == nil && ip.WithZone("").Unmap() == upIP:
+			return true
+		}
+	}
+	return false
+}
+
+// localAddrs returns the addresses of the host's interfaces.
+func localAddrs() []netip.Addr {
+	addrs, _ := net.InterfaceAddrs()
+	var out []netip.Addr
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out
 }
 
 // ReadResolvConf returns the nameserver addresses of a resolv.conf file

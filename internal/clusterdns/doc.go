@@ -46,7 +46,8 @@
 //
 // Every other question goes to Config.Upstreams, by default the
 // nameservers of the host's /etc/resolv.conf (loopback ones included:
-// the server runs on the host; its own listen addresses are skipped), in
+// the server runs on the host; upstreams that are this server itself
+// are skipped), in
 // order: over UDP, again over TCP when the answer is truncated; an
 // upstream that does not answer, or answers SERVFAIL or REFUSED, passes
 // the question to the next. When none answers the client gets SERVFAIL.

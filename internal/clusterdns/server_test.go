@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -321,6 +322,16 @@ func TestUpstreams(t *testing.T) {
 		t.Errorf("configured upstreams (-want +got):\n%s", diff)
 	}
 
+	cfg.ListenAddrs = []string{"0.0.0.0:53"}
+	cfg.Upstreams = []string{"127.0.0.1", "127.0.0.1:5353", "192.0.2.1", "[::1]:53"}
+	got, err = cfg.upstreams()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"127.0.0.1:5353", "192.0.2.1:53"}, got); diff != "" {
+		t.Errorf("upstreams with a wildcard listener on port 53 (-want +got):\n%s", diff)
+	}
+
 	cfg.Upstreams = []string{"not an address"}
 	if _, err := cfg.upstreams(); err == nil {
 		t.Error("a bad upstream was accepted")
@@ -354,6 +365,35 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+func TestIsSelf(t *testing.T) {
+	local := func() []netip.Addr {
+		return []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("fd00::5")}
+	}
+	tests := []struct {
+		listen   string
+		upstream string
+		want     bool
+	}{
+		{"10.0.0.5:53", "10.0.0.5:53", true},
+		{"10.0.0.5:53", "10.0.0.6:53", false},
+		{"10.0.0.5:53", "10.0.0.5:5353", false},
+		{"0.0.0.0:53", "10.0.0.5:53", true},
+		{"0.0.0.0:53", "127.0.0.53:53", true},
+		{":53", "[fd00::5]:53", true},
+		{"[::]:53", "[::1]:53", true},
+		{"0.0.0.0:53", "192.0.2.1:53", false},
+		{"0.0.0.0:1053", "127.0.0.1:53", false},
+		{"127.0.0.1:53", "[::ffff:127.0.0.1]:53", true},
+		{"0.0.0.0:53", "dns.example:53", false},
+	}
+	for _, tt := range tests {
+		cfg := Config{ListenAddrs: []string{tt.listen}}
+		if got := cfg.isSelf(tt.upstream, local); got != tt.want {
+			t.Errorf("listening on %s, isSelf(%s) = %v, want %v", tt.listen, tt.upstream, got, tt.want)
+		}
+	}
 }
 
 // waitFor polls cond until it holds, failing the test after 10 s.
