@@ -45,13 +45,13 @@
 // # Forwarding
 //
 // Every other question goes to Config.Upstreams, by default the
-// nameservers of the host's /etc/resolv.conf (loopback ones included:
-// the server runs on the host; upstreams that are this server itself
-// are skipped), in
-// order: over UDP, again over TCP when the answer is truncated; an
-// upstream that does not answer, or answers SERVFAIL or REFUSED, passes
-// the question to the next. When none answers the client gets SERVFAIL.
-// Answers larger than the client's UDP size are truncated (TC set), so it
+// nameservers of the host's /etc/resolv.conf (loopback ones included, as
+// the server runs on the host; upstreams that are this server itself are
+// skipped), in order: over UDP, again over TCP when the answer is
+// truncated; an upstream that does not answer, or answers SERVFAIL or
+// REFUSED, passes the question to the next. When none answers the client
+// gets SERVFAIL. Forwarded answers are not cached. Answers larger than
+// the client's UDP size are truncated (TC set), so that the client
 // asks again over TCP.
 //
 // # Running it
