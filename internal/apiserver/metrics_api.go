@@ -253,4 +253,3 @@ func (s *Server) servePodMetrics(ctx context.Context, w http.ResponseWriter, r *
 	}
 	s.writeJSON(w, list)
 }
-
