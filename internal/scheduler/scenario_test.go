@@ -8,12 +8,15 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
+	"github.com/gantry-dev/gantry/internal/server"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -22,6 +25,16 @@ import (
 // as API objects with a Ready status and a fresh lease.
 
 const scenarioTimeout = 30 * time.Second
+
+// startCluster starts the control plane; hollow nodes renew no lease, so
+// the node lifecycle controller is told to wait an hour before it marks
+// them unreachable.
+func startCluster(t testing.TB) *testcluster.Cluster {
+	t.Helper()
+	return testcluster.Start(t, testcluster.Options{Configure: func(c *server.Config) {
+		c.NodeMonitorGracePeriod = time.Hour
+	}})
+}
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
@@ -45,7 +58,7 @@ type hollowNode struct {
 }
 
 // createHollowNode creates a Ready node with capacity and a lease.
-func createHollowNode(t *testing.T, cs kubernetes.Interface, h hollowNode) {
+func createHollowNode(t testing.TB, cs kubernetes.Interface, h hollowNode) {
 	t.Helper()
 	ctx := t.Context()
 	if h.memory == "" {
@@ -68,12 +81,23 @@ func createHollowNode(t *testing.T, cs kubernetes.Interface, h hollowNode) {
 		corev1.ResourcePods:   resource.MustParse("110"),
 	}
 	now := metav1.Now()
-	node.Status = corev1.NodeStatus{
-		Capacity: rl, Allocatable: rl,
-		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-			LastHeartbeatTime: now, LastTransitionTime: now}},
-	}
-	if _, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{}); err != nil {
+	// Node IPAM may write the node (podCIDR) between create and this
+	// status update: retry on conflict with the current object.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node.Status = corev1.NodeStatus{
+			Capacity: rl, Allocatable: rl,
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+				LastHeartbeatTime: now, LastTransitionTime: now}},
+		}
+		_, err := cs.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) {
+			if cur, gerr := cs.CoreV1().Nodes().Get(ctx, h.name, metav1.GetOptions{}); gerr == nil {
+				node = cur
+			}
+		}
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	holder, secs := h.name, int32(40)
@@ -166,7 +190,7 @@ func TestScenarioScheduling(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster")
 	}
-	c := testcluster.Start(t)
+	c := startCluster(t)
 	cs := c.Client
 	const ns = metav1.NamespaceDefault
 

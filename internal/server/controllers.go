@@ -84,6 +84,11 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 	}
 	maps.Copy(runs, nodeControllers.runs)
 	maps.Copy(runs, workloads.runs)
+	schedulerRun, err := newScheduler(clientConfig, metrics, log)
+	if err != nil {
+		return nil, err
+	}
+	runs["scheduler"] = schedulerRun
 	var wg sync.WaitGroup
 	for name, run := range runs {
 		wg.Go(func() {

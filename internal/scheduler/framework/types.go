@@ -28,12 +28,15 @@ type AffinityTerm struct {
 	TopologyKey       string
 	// Weight is the preferred term's weight (1 for required terms).
 	Weight int32
+
+	hasNamespaceSelector bool
 }
 
-// Matches reports whether pod, in a namespace with labels nsLabels, is
-// selected by the term.
-func (t *AffinityTerm) Matches(pod *corev1.Pod, nsLabels labels.Set) bool {
-	if t.Namespaces.Has(pod.Namespace) || t.NamespaceSelector.Matches(nsLabels) {
+// Matches reports whether pod is selected by the term; nsLabels returns
+// a namespace's labels and is called only for terms with a namespace
+// selector.
+func (t *AffinityTerm) Matches(pod *corev1.Pod, nsLabels func(namespace string) labels.Set) bool {
+	if t.Namespaces.Has(pod.Namespace) || t.hasNamespaceSelector && t.NamespaceSelector.Matches(nsLabels(pod.Namespace)) {
 		return t.Selector.Matches(labels.Set(pod.Labels))
 	}
 	return false
@@ -118,7 +121,8 @@ func terms(pod *corev1.Pod, required []corev1.PodAffinityTerm, preferred []corev
 		if len(t.Namespaces) == 0 && t.NamespaceSelector == nil {
 			ns.Insert(pod.Namespace)
 		}
-		out = append(out, AffinityTerm{Namespaces: ns, NamespaceSelector: nsSel, Selector: sel, TopologyKey: t.TopologyKey, Weight: weight})
+		out = append(out, AffinityTerm{Namespaces: ns, NamespaceSelector: nsSel, Selector: sel, TopologyKey: t.TopologyKey, Weight: weight,
+			hasNamespaceSelector: t.NamespaceSelector != nil})
 		return nil
 	}
 	for i := range required {

@@ -79,7 +79,7 @@ type filterState struct {
 // PreFilter counts matching pods per topology domain.
 func (*Plugin) PreFilter(state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot) *framework.Status {
 	s := &filterState{existingAnti: counts{}, affinity: counts{}, anti: counts{}, pod: pod}
-	nsLabels := snap.NamespaceLabelsOf(pod.Pod.Namespace)
+	nsLabels := snap.NamespaceLabelsOf
 	for _, n := range snap.HavePodsWithRequiredAntiAffinity {
 		for _, existing := range n.PodsWithRequiredAntiAffinity {
 			for i := range existing.RequiredAntiAffinityTerms {
@@ -93,15 +93,14 @@ func (*Plugin) PreFilter(state *framework.CycleState, pod *framework.PodInfo, sn
 	if len(pod.RequiredAffinityTerms) > 0 || len(pod.RequiredAntiAffinityTerms) > 0 {
 		for _, n := range snap.Nodes {
 			for _, existing := range n.Pods {
-				exNs := snap.NamespaceLabelsOf(existing.Pod.Namespace)
-				if len(pod.RequiredAffinityTerms) > 0 && matchesAll(pod.RequiredAffinityTerms, existing.Pod, exNs) {
+				if len(pod.RequiredAffinityTerms) > 0 && matchesAll(pod.RequiredAffinityTerms, existing.Pod, nsLabels) {
 					for i := range pod.RequiredAffinityTerms {
 						s.affinity.add(n.Node, pod.RequiredAffinityTerms[i].TopologyKey, 1)
 					}
 				}
 				for i := range pod.RequiredAntiAffinityTerms {
 					t := &pod.RequiredAntiAffinityTerms[i]
-					if t.Matches(existing.Pod, exNs) {
+					if t.Matches(existing.Pod, nsLabels) {
 						s.anti.add(n.Node, t.TopologyKey, 1)
 					}
 				}
@@ -113,7 +112,7 @@ func (*Plugin) PreFilter(state *framework.CycleState, pod *framework.PodInfo, sn
 	return nil
 }
 
-func matchesAll(terms []framework.AffinityTerm, pod *corev1.Pod, nsLabels labels.Set) bool {
+func matchesAll(terms []framework.AffinityTerm, pod *corev1.Pod, nsLabels func(string) labels.Set) bool {
 	for i := range terms {
 		if !terms[i].Matches(pod, nsLabels) {
 			return false
@@ -174,25 +173,31 @@ func (*Plugin) PreScore(state *framework.CycleState, pod *framework.PodInfo, sna
 	if hasPreferred {
 		nodes = snap.Nodes
 	}
-	nsLabels := snap.NamespaceLabelsOf(pod.Pod.Namespace)
+	nsLabels := snap.NamespaceLabelsOf
+	// Per node, count matches of the incoming pod's preferred terms first,
+	// then add them to the domains once.
+	aff := make([]int64, len(pod.PreferredAffinityTerms))
+	anti := make([]int64, len(pod.PreferredAntiAffinityTerms))
 	for _, n := range nodes {
 		pods := n.PodsWithAffinity
 		if hasPreferred {
 			pods = n.Pods
 		}
+		clear(aff)
+		clear(anti)
 		for _, existing := range pods {
-			exNs := snap.NamespaceLabelsOf(existing.Pod.Namespace)
 			for i := range pod.PreferredAffinityTerms {
-				t := &pod.PreferredAffinityTerms[i]
-				if t.Matches(existing.Pod, exNs) {
-					scores.add(n.Node, t.TopologyKey, int64(t.Weight))
+				if pod.PreferredAffinityTerms[i].Matches(existing.Pod, nsLabels) {
+					aff[i]++
 				}
 			}
 			for i := range pod.PreferredAntiAffinityTerms {
-				t := &pod.PreferredAntiAffinityTerms[i]
-				if t.Matches(existing.Pod, exNs) {
-					scores.add(n.Node, t.TopologyKey, -int64(t.Weight))
+				if pod.PreferredAntiAffinityTerms[i].Matches(existing.Pod, nsLabels) {
+					anti[i]++
 				}
+			}
+			if len(existing.RequiredAffinityTerms)+len(existing.PreferredAffinityTerms)+len(existing.PreferredAntiAffinityTerms) == 0 {
+				continue
 			}
 			for i := range existing.RequiredAffinityTerms {
 				t := &existing.RequiredAffinityTerms[i]
@@ -211,6 +216,18 @@ func (*Plugin) PreScore(state *framework.CycleState, pod *framework.PodInfo, sna
 				if t.Matches(pod.Pod, nsLabels) {
 					scores.add(n.Node, t.TopologyKey, -int64(t.Weight))
 				}
+			}
+		}
+		for i, c := range aff {
+			if c > 0 {
+				t := &pod.PreferredAffinityTerms[i]
+				scores.add(n.Node, t.TopologyKey, c*int64(t.Weight))
+			}
+		}
+		for i, c := range anti {
+			if c > 0 {
+				t := &pod.PreferredAntiAffinityTerms[i]
+				scores.add(n.Node, t.TopologyKey, -c*int64(t.Weight))
 			}
 		}
 	}
