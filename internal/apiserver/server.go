@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,10 @@ type Config struct {
 	// attach, port-forward) with the API server's client certificate;
 	// nil: those subresources answer 503.
 	NodeTransport http.RoundTripper
+	// IssueNodeCredentials returns the cluster CA and a client certificate
+	// and key (PEM) for system:node:<node> in system:nodes, for JoinPath;
+	// nil: JoinPath answers 404.
+	IssueNodeCredentials func(node string) (ca, cert, key []byte, err error)
 	// BookmarkInterval is how often watches that allow bookmarks get one.
 	BookmarkInterval time.Duration
 	Logger           *slog.Logger
@@ -199,6 +204,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(auth.WithUser(r.Context(), user))
+	if r.URL.Path == JoinPath || slices.Contains(user.Groups, GroupJoiners) {
+		s.serveJoin(w, r, user)
+		return
+	}
 	switch {
 	case r.URL.Path == "/version" || r.URL.Path == "/version/":
 		s.serveVersion(w, r)

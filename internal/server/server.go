@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -187,6 +188,10 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := tokens.AddEphemeral(loopbackToken, auth.User{Name: "system:apiserver", Groups: []string{auth.GroupMasters}}); err != nil {
 		return err
 	}
+	joinToken, err := s.setUpJoin(pki, tokens)
+	if err != nil {
+		return err
+	}
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -201,6 +206,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	apiSrv, err := apiserver.New(apiserver.Config{
 		NodeTransport: nodeTransport,
+		IssueNodeCredentials: func(node string) (ca, cert, key []byte, err error) {
+			cert, key, err = pki.IssueClientCert(apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, 0)
+			return pki.CAPEM(), cert, key, err
+		},
 		Registry:      reg,
 		Storage:       store,
 		Authenticator: auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
@@ -220,7 +229,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	url := "https://127.0.0.1:" + strconv.Itoa(port)
-	srv := &http.Server{Handler: apiSrv, TLSConfig: pki.ServerTLSConfig(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	srv := &http.Server{Handler: apiSrv, TLSConfig: serverTLSConfig(pki), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(tls.NewListener(ln, srv.TLSConfig)) }()
 	defer func() {
@@ -257,7 +266,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.url, s.loopback = url, loopback
 	s.mu.Unlock()
 	close(s.ready)
-	s.log.Info("Gantry is ready", "url", url, "kubeconfig", s.KubeconfigPath(), "startup", time.Since(start).Round(time.Millisecond).String())
+	s.log.Info("Gantry is ready", "url", url, "kubeconfig", s.KubeconfigPath(), "startup", time.Since(start).Round(time.Millisecond).String(), "joinToken", joinToken)
 
 	select {
 	case <-ctx.Done():
@@ -268,6 +277,38 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("serve: %w", err)
 	}
+}
+
+// JoinTokenPath is where the join token for `gantry agent --token` is
+// written (mode 0600).
+func (s *Server) JoinTokenPath() string { return filepath.Join(s.cfg.DataDir, "join-token") }
+
+// setUpJoin loads or creates the join secret (DATA_DIR/token), lets it in
+// as the join endpoint's user and writes the join token, which pins the
+// CA, to JoinTokenPath. It returns the join token file's path.
+func (s *Server) setUpJoin(pki *auth.PKI, tokens *auth.TokenStore) (string, error) {
+	secret, err := auth.LoadOrCreateTokenFile(filepath.Join(s.cfg.DataDir, "token"))
+	if err != nil {
+		return "", fmt.Errorf("join token: %w", err)
+	}
+	if err := tokens.AddEphemeral(secret, auth.User{Name: "gantry:agent-join", Groups: []string{apiserver.GroupJoiners}}); err != nil {
+		return "", fmt.Errorf("join token: %w", err)
+	}
+	if err := auth.WriteJoinTokenFile(s.JoinTokenPath(), auth.NewJoinToken(pki.CAFingerprint(), secret)); err != nil {
+		return "", fmt.Errorf("join token: %w", err)
+	}
+	return s.JoinTokenPath(), nil
+}
+
+// serverTLSConfig is the PKI's server configuration with the CA sent after
+// the serving certificate, so that a joining agent can fetch the CA in the
+// handshake and check it against the fingerprint in its join token.
+func serverTLSConfig(pki *auth.PKI) *tls.Config {
+	tc := pki.ServerTLSConfig()
+	c := tc.Certificates[0]
+	c.Certificate = append(slices.Clone(c.Certificate), pki.CACertificate().Raw)
+	tc.Certificates = []tls.Certificate{c}
+	return tc
 }
 
 // startEtcd returns a client for the embedded or external etcd.

@@ -1,0 +1,84 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/gantry-dev/gantry/internal/auth"
+)
+
+// JoinPath is the endpoint `gantry agent` calls with the server's join
+// secret as a bearer token to get its node credentials.
+const JoinPath = "/gantry/v1/join"
+
+// GroupJoiners is the group of the join secret's user. Its members may
+// call JoinPath and nothing else (403 everywhere else).
+const GroupJoiners = "gantry:joiners"
+
+// Node identities issued at join, as the kubelet's.
+const (
+	NodeUserPrefix = "system:node:"
+	GroupNodes     = "system:nodes"
+)
+
+// JoinRequest is the body of POST JoinPath.
+type JoinRequest struct {
+	NodeName string `json:"nodeName"`
+}
+
+// JoinResponse carries the cluster CA and a client certificate and key for
+// NodeUserPrefix+NodeName in GroupNodes, all PEM.
+type JoinResponse struct {
+	CA          string `json:"ca"`
+	Certificate string `json:"certificate"`
+	Key         string `json:"key"`
+}
+
+// serveJoin serves JoinPath and refuses every other path to the members
+// of GroupJoiners. serveHTTP sends it both.
+func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request, user *auth.User) {
+	joiner := slices.Contains(user.Groups, GroupJoiners)
+	if r.URL.Path != JoinPath {
+		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden",
+			fmt.Sprintf("user %q may only call %s", user.Name, JoinPath)))
+		return
+	}
+	if !joiner && !slices.Contains(user.Groups, auth.GroupMasters) {
+		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden",
+			fmt.Sprintf("user %q cannot join nodes: it needs the join token", user.Name)))
+		return
+	}
+	if s.cfg.IssueNodeCredentials == nil {
+		s.writeError(w, r, notFound(r.URL.Path))
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		s.writeError(w, r, newStatusError(http.StatusMethodNotAllowed, "MethodNotAllowed", "join takes POST"))
+		return
+	}
+	var req JoinRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		s.writeError(w, r, newStatusError(http.StatusBadRequest, "BadRequest", "join request: "+err.Error()))
+		return
+	}
+	if errs := validation.IsDNS1123Subdomain(req.NodeName); len(errs) > 0 {
+		s.writeError(w, r, newStatusError(http.StatusBadRequest, "BadRequest",
+			fmt.Sprintf("join request: nodeName %q: %s", req.NodeName, strings.Join(errs, "; "))))
+		return
+	}
+	ca, cert, key, err := s.cfg.IssueNodeCredentials(req.NodeName)
+	if err != nil {
+		s.writeError(w, r, fmt.Errorf("issue node credentials: %w", err))
+		return
+	}
+	s.log.Info("node joined", "node", req.NodeName, "user", user.Name)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(JoinResponse{CA: string(ca), Certificate: string(cert), Key: string(key)})
+}
