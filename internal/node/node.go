@@ -29,6 +29,13 @@ type Config struct {
 	// DockerHost is the Docker daemon's address; empty uses DOCKER_HOST or
 	// the local socket.
 	DockerHost string
+	// Server and Token join the node to a cluster when it has no client
+	// configuration of its own (New with a nil rest.Config): the API
+	// server's https URL and the join token ("<ca-sha256>::<secret>",
+	// DATA_DIR/join-token on the server). The credentials are kept in
+	// DataDir/agent/<node>/kubeconfig.yaml; later starts reuse them.
+	Server string
+	Token  string
 	// Labels are added to the Node.
 	Labels map[string]string
 	// Agent tunes the agent; NodeName, StateDir and KubeletVersion are
@@ -48,7 +55,8 @@ type Node struct {
 	log  *slog.Logger
 }
 
-// New returns a node that talks to the API server with rc. It does no I/O.
+// New returns a node that talks to the API server with rc, or, if rc is
+// nil, joins with cfg.Server and cfg.Token when it runs. It does no I/O.
 func New(cfg Config, rc *rest.Config, log *slog.Logger) *Node {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -70,7 +78,13 @@ func (n *Node) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rc := rest.CopyConfig(n.rest)
+	rc := n.rest
+	if rc == nil {
+		if rc, err = n.joinedConfig(ctx, name, dataDir); err != nil {
+			return err
+		}
+	}
+	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "gantry-agent/" + version.Version
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
