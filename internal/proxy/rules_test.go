@@ -150,7 +150,7 @@ func TestCompute(t *testing.T) {
 			{Namespace: "default", Name: "dns", PortName: "sctp", Protocol: corev1.ProtocolSCTP, ClusterIP: addr("10.96.0.70"), Port: 9, Endpoints: eps(99, "10.0.0.53")},
 		},
 	}, {
-		name: "slices are merged and deduplicated; IPv6 slices and other services' slices ignored",
+		name:     "slices are merged and deduplicated; IPv6 slices and other services' slices ignored",
 		services: []*corev1.Service{newService("web", "10.96.0.10")},
 		slices: []*discoveryv1.EndpointSlice{
 			newSlice("web", "b", 8080, "10.0.0.12", "10.0.0.11"),
