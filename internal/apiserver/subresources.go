@@ -190,9 +190,8 @@ func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
 	pod.Status.Conditions = append(pod.Status.Conditions, c)
 }
 
-// handleEviction deletes a pod through the Eviction API. Disruption
-// budgets are enforced by the disruption controller's status (later
-// issue); until then an eviction is a delete honouring DeleteOptions.
+// handleEviction deletes a pod through the Eviction API, honouring the
+// PodDisruptionBudgets that match it (eviction.go).
 func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, req *request) error {
 	data, err := s.readBody(r)
 	if err != nil {
@@ -210,13 +209,13 @@ func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, req *req
 	if ev.Name != "" && ev.Name != req.name {
 		return badRequest("name in URL does not match name in Eviction object")
 	}
-	opts := ev.DeleteOptions
-	if opts == nil {
-		opts = &metav1.DeleteOptions{}
+	opts, err := evictionDeleteOptions(ev, r.URL.Query()["dryRun"])
+	if err != nil {
+		return err
 	}
 	podReq := *req
 	podReq.subresource = ""
-	if _, _, err := s.delete(r.Context(), &podReq, req.name, opts); err != nil {
+	if err := s.evict(r.Context(), &podReq, opts); err != nil {
 		return err
 	}
 	s.writeRaw(w, r, http.StatusCreated, &metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"}, Status: metav1.StatusSuccess, Code: http.StatusCreated}, schema.GroupVersion{Version: "v1"})
