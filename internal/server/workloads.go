@@ -12,12 +12,14 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantry-dev/gantry/internal/controller/deployment"
+	"github.com/gantry-dev/gantry/internal/controller/job"
 	"github.com/gantry-dev/gantry/internal/controller/replicaset"
 )
 
 // workloadControllers holds the workload controllers (issue 4, items 5
-// and 6: ReplicaSet, Deployment), which share one informer factory so
-// that pods and ReplicaSets are listed and watched once.
+// and 6: ReplicaSet, Deployment, Job, CronJob, DaemonSet, StatefulSet),
+// which share one informer factory so that pods and the workload resources
+// are listed and watched once.
 type workloadControllers struct {
 	runs       map[string]func(context.Context) error
 	collectors []prometheus.Collector
@@ -65,6 +67,17 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 	}
 	set.runs[deployment.Name] = deployments.Run
 	set.collectors = append(set.collectors, deployments.Controller().Collectors()...)
+
+	jClient, err := client(job.Name)
+	if err != nil {
+		return set, err
+	}
+	jobs, err := job.New(job.DefaultConfig(), jClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[job.Name] = jobs.Run
+	set.collectors = append(set.collectors, jobs.Controller().Collectors()...)
 
 	// The controllers start the factory; it is shut down once they stop.
 	set.runs["workload-informers"] = func(ctx context.Context) error {
