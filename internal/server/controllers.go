@@ -9,13 +9,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
 	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/controller"
+	"github.com/gantry-dev/gantry/internal/controller/disruption"
 	"github.com/gantry-dev/gantry/internal/controller/endpointslice"
 	"github.com/gantry-dev/gantry/internal/controller/gc"
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
@@ -73,7 +76,12 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		return nil, err
 	}
 
-	for _, c := range append(append(append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...), nodeControllers.collectors()...), workloads.collectors...) {
+	policy, err := newPolicyControllers(clientConfig, log)
+	if err != nil {
+		return nil, err
+	}
+
+	for _, c := range append(append(append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...), nodeControllers.collectors()...), append(workloads.collectors, policy.collectors()...)...) {
 		if err := metrics.Register(c); err != nil {
 			return nil, fmt.Errorf("controller metrics: %w", err)
 		}
@@ -84,6 +92,7 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 	}
 	maps.Copy(runs, nodeControllers.runs)
 	maps.Copy(runs, workloads.runs)
+	maps.Copy(runs, policy.runs)
 	schedulerRun, err := newScheduler(clientConfig, metrics, log)
 	if err != nil {
 		return nil, err
@@ -162,4 +171,54 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 		})
 	}
 	return set, err
+}
+
+// newPolicyControllers builds the disruption-budget controller (issue 4)
+// on an informer factory of its own; its clients are not rate limited, as
+// the workload controllers' are not: the API server is on loopback.
+func newPolicyControllers(clientConfig func(name string) *rest.Config, log *slog.Logger) (nodeControllerSet, error) {
+	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
+	client := func(name string) (kubernetes.Interface, error) {
+		c := clientConfig(name)
+		c.QPS, c.Burst = -1, 0
+		kube, err := kubernetes.NewForConfig(c)
+		if err != nil {
+			return nil, fmt.Errorf("%s controller client: %w", name, err)
+		}
+		return kube, nil
+	}
+	informerClient, err := client("policy-informers")
+	if err != nil {
+		return set, err
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0,
+		informers.WithTransform(dropManagedFields))
+
+	pdbClient, err := client(disruption.Name)
+	if err != nil {
+		return set, err
+	}
+	budgets, err := disruption.New(disruption.DefaultConfig(), pdbClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[disruption.Name] = budgets.Run
+	set.built = append(set.built, budgets)
+
+	// The controllers start the factory; it is shut down once they stop.
+	set.runs["policy-informers"] = func(ctx context.Context) error {
+		<-ctx.Done()
+		factory.Shutdown()
+		return nil
+	}
+	return set, nil
+}
+
+// dropManagedFields drops managedFields from cached objects, which no
+// controller here reads.
+func dropManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }
