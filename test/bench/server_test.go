@@ -36,9 +36,9 @@ type process struct {
 	poll       *http.Client
 }
 
-// launch execs `gantry server` on a free port and returns at once; the
-// caller waits with waitReady.
-func launch(b *testing.B, dataDir string) *process {
+// launch execs `gantry server` on a free port, with extra flags, and
+// returns at once; the caller waits with waitReady.
+func launch(b *testing.B, dataDir string, extra ...string) *process {
 	b.Helper()
 	bin := binaryPath(b)
 	port, err := freePort()
@@ -57,7 +57,8 @@ func launch(b *testing.B, dataDir string) *process {
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		}},
 	}
-	p.cmd = exec.Command(bin, "server", "--data-dir", dataDir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1")
+	args := append([]string{"server", "--data-dir", dataDir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1"}, extra...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	killWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
