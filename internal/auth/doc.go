@@ -46,7 +46,10 @@
 // to its CSV file (token,user,uid,"group1,group2"; mode 0600); tokens added
 // with AddEphemeral stay in memory. The server's join token is kept in its
 // own file by LoadOrCreateTokenFile and added ephemerally at each start; the
-// loopback token is generated per process by GenerateToken. Lookups compare
+// loopback token is generated per process by GenerateToken. The text an
+// agent is given to join is a JoinToken, "<ca-sha256-hex>::<secret>"
+// (ParseJoinToken, WriteJoinTokenFile): the hash pins the CA the agent
+// fetches from the server before it sends the secret. Lookups compare
 // tokens in constant time. A TokenStore is safe for concurrent use: lookups
 // share a read lock, mutations are serialised with their file writes.
 //

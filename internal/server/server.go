@@ -1,7 +1,7 @@
 // Package server is the control-plane composition root: it starts etcd
 // (embedded or external), the PKI, the API server over TLS and the
 // controllers, bootstraps the cluster's built-in objects and writes the
-// admin kubeconfig.
+// admin kubeconfig and the join token agents join with.
 package server
 
 import (
