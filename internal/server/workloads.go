@@ -11,6 +11,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/gantry-dev/gantry/internal/controller/cronjob"
 	"github.com/gantry-dev/gantry/internal/controller/deployment"
 	"github.com/gantry-dev/gantry/internal/controller/job"
 	"github.com/gantry-dev/gantry/internal/controller/replicaset"
@@ -78,6 +79,17 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 	}
 	set.runs[job.Name] = jobs.Run
 	set.collectors = append(set.collectors, jobs.Controller().Collectors()...)
+
+	cjClient, err := client(cronjob.Name)
+	if err != nil {
+		return set, err
+	}
+	cronJobs, err := cronjob.New(cronjob.DefaultConfig(), cjClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[cronjob.Name] = cronJobs.Run
+	set.collectors = append(set.collectors, cronJobs.Controller().Collectors()...)
 
 	// The controllers start the factory; it is shut down once they stop.
 	set.runs["workload-informers"] = func(ctx context.Context) error {
