@@ -95,7 +95,7 @@ func (b *nftBackend) Apply(r *Ruleset) (int, error) {
 	p := buildPlan(r, b.mark)
 	c, t, err := b.conn()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrApply, err)
+		return 0, fmt.Errorf("%w: %w", ErrApply, err)
 	}
 	wantChains := make(map[string]bool, len(p.chains))
 	for _, ch := range p.chains {
@@ -189,7 +189,7 @@ func (b *nftBackend) Apply(r *Ruleset) (int, error) {
 	}
 	if err := c.Flush(); err != nil {
 		b.prevChains, b.prevSets = nil, nil
-		return 0, fmt.Errorf("%w: %v", ErrApply, err)
+		return 0, fmt.Errorf("%w: %w", ErrApply, err)
 	}
 	b.prevChains, b.prevSets = wantChains, wantSets
 	return p.rules(), nil
@@ -200,12 +200,12 @@ func (b *nftBackend) Cleanup() error {
 	b.prevChains, b.prevSets = nil, nil
 	c, t, err := b.conn()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrCleanup, err)
+		return fmt.Errorf("%w: %w", ErrCleanup, err)
 	}
 	c.AddTable(t)
 	c.DelTable(t)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("%w: %v", ErrCleanup, err)
+		return fmt.Errorf("%w: %w", ErrCleanup, err)
 	}
 	return nil
 }

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -301,5 +303,123 @@ func TestNFTBackendTraffic(t *testing.T) {
 	}
 	if err := b.Cleanup(); err != nil {
 		t.Errorf("second Cleanup: %v", err)
+	}
+}
+
+// TestNFTBackendPrerouting runs four namespaces, as on a node: a client
+// (another host, 10.0.0.100) and two pods (10.1.0.11 and 10.1.1.12 in the
+// pod network 10.1.0.0/16) routed through the node namespace, which
+// holds the rules. Traffic takes the nat prerouting,
+// filter forward and nat postrouting hooks; each endpoint answers with the
+// source address it sees.
+func TestNFTBackendPrerouting(t *testing.T) {
+	node := newTestNetns(t)
+	client := newTestNetns(t)
+	pod := newTestNetns(t)
+	pod2 := newTestNetns(t)
+	into := func(ns *testNetns) string { return fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), ns.fd) }
+	for _, c := range []string{
+		"ip link add d0 type veth peer name d1",
+		"ip link add p0 type veth peer name p1",
+		"ip link set d1 netns " + into(client),
+		"ip link set p1 netns " + into(pod),
+		"ip link add q0 type veth peer name q1",
+		"ip link set q1 netns " + into(pod2),
+		"ip addr add 10.1.1.1/24 dev q0",
+		"ip link set q0 up",
+		"ip addr add 10.0.0.1/24 dev d0",
+		"ip addr add 10.1.0.1/24 dev p0",
+		"ip link set d0 up",
+		"ip link set p0 up",
+		"ip route add 10.96.0.0/16 dev p0", // the service range, routed somewhere
+		"sysctl -qw net.ipv4.ip_forward=1",
+	} {
+		node.sh(t, c)
+	}
+	client.sh(t, "ip addr add 10.0.0.100/24 dev d1")
+	client.sh(t, "ip link set d1 up")
+	client.sh(t, "ip route add default via 10.0.0.1")
+	pod.sh(t, "ip addr add 10.1.0.11/24 dev p1")
+	pod.sh(t, "ip link set p1 up")
+	pod.sh(t, "ip route add default via 10.1.0.1")
+	pod2.sh(t, "ip addr add 10.1.1.12/24 dev q1")
+	pod2.sh(t, "ip link set q1 up")
+	pod2.sh(t, "ip route add default via 10.1.1.1")
+	for a, ns := range map[string]*testNetns{"10.1.0.11": pod, "10.1.1.12": pod2} {
+		var ln net.Listener
+		var err error
+		ns.do(func() { ln, err = net.Listen("tcp4", a+":9090") })
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+				c.Write([]byte(host))
+				c.Close()
+			}
+		}()
+	}
+
+	services := []*corev1.Service{
+		newService("cluster", "10.96.0.20", withNodePort(30020)),
+		newService("local", "10.96.0.21", withNodePort(30021), withLocal()),
+		newService("remote", "10.96.0.22", withNodePort(30022), withLocal()),
+		newService("empty", "10.96.0.23"),
+	}
+	slices := []*discoveryv1.EndpointSlice{
+		newSlice("cluster", "a", 9090, "10.1.0.11@node1"),
+		newSlice("local", "a", 9090, "10.1.1.12@node1"),
+		newSlice("remote", "a", 9090, "10.1.1.12@node2"),
+	}
+	n := Node{Name: "node1", Addresses: []netip.Addr{addr("10.0.0.1")}, ClusterCIDR: netip.MustParsePrefix("10.1.0.0/16")}
+	if _, err := newNFTBackend(node.fd, "gantry", 0x4000).Apply(Compute(services, slices, n)); err != nil {
+		t.Fatal(err)
+	}
+	dialFrom := func(ns *testNetns, local, address string) (string, error) {
+		if local == "" {
+			return call(ns, "tcp4", address)
+		}
+		var (
+			c   net.Conn
+			err error
+		)
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		ns.do(func() { c, err = d.Dial("tcp4", address) })
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		b, err := io.ReadAll(c)
+		return string(b), err
+	}
+	for _, tt := range []struct {
+		name        string
+		from        *testNetns
+		local, addr string
+		want        string
+	}{
+		{"cluster IP from outside the pod network: masqueraded", client, "", "10.96.0.20:80", "10.1.0.1"},
+		{"node port, policy Cluster: masqueraded", client, "", "10.0.0.1:30020", "10.1.0.1"},
+		{"node port, policy Local: source kept", client, "", "10.0.0.1:30021", "10.0.0.100"},
+		{"cluster IP from another pod: source kept", pod2, "", "10.96.0.20:80", "10.1.1.12"},
+		{"hairpin: a pod reaching itself is masqueraded", pod, "10.1.0.11", "10.96.0.20:80", "10.1.0.1"},
+	} {
+		if got, err := dialFrom(tt.from, tt.local, tt.addr); err != nil || got != tt.want {
+			t.Errorf("%s: %s saw %q, %v; want %s", tt.name, tt.addr, got, err, tt.want)
+		}
+	}
+	// Policy Local without a local endpoint drops (a timeout), while a
+	// service without endpoints refuses at once (filter forward).
+	if _, err := call(client, "tcp4", "10.0.0.1:30022"); err == nil || errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("node port with only remote endpoints: err = %v, want a timeout", err)
+	}
+	if _, err := call(client, "tcp4", "10.96.0.23:80"); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("service without endpoints: err = %v, want connection refused", err)
 	}
 }
