@@ -81,6 +81,18 @@ type Config struct {
 	// Nil dials the pod's IP (or the node's loopback for host-network
 	// pods); tests with a fake runtime replace it.
 	DialPod func(ctx context.Context, pod PodAddress, port int) (net.Conn, error)
+	// OnNetwork, if set, is called once per Run when the pod network is
+	// set up, with the network (its gateway is the node's address on it)
+	// and the cluster settings: the node starts its service proxy and
+	// cluster DNS from them. It must not block.
+	OnNetwork func(nw container.Network, settings api.ClusterSettings)
+	// DrainEndpoints, if set, is called before a deleted pod's containers
+	// get SIGTERM and returns once the pod's IPs no longer receive new
+	// connections through services (the node's proxy has applied their
+	// removal). The agent gives it at most half of the pod's grace period
+	// and stops the containers within what remains; an error only ends
+	// the wait.
+	DrainEndpoints func(ctx context.Context, pod *corev1.Pod) error
 }
 
 // PodAddress is where DialPod connects.

@@ -207,6 +207,9 @@ func (a *Agent) setupNetwork(ctx context.Context, node *corev1.Node) error {
 	a.podCIDR = cidr
 	a.gateway = net.ParseIP(nw.Gateway)
 	a.ipam = newIPAM(cidr, a.gateway)
+	if a.cfg.OnNetwork != nil {
+		a.cfg.OnNetwork(nw, a.settings)
+	}
 	return nil
 }
 

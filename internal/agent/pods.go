@@ -552,7 +552,8 @@ func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod) error {
 	if err != nil {
 		return err
 	}
-	if err := a.stopPod(ctx, pod, state, 0); err != nil {
+	grace := a.drainEndpoints(ctx, pod, gracePeriod(pod))
+	if err := a.stopPod(ctx, pod, state, grace); err != nil {
 		return err
 	}
 	if state, err = a.observe(ctx, pod.UID); err != nil {
@@ -573,6 +574,23 @@ func (a *Agent) terminatePod(ctx context.Context, pod *corev1.Pod) error {
 		return err
 	}
 	return nil
+}
+
+// drainEndpoints waits, at most half of grace, until the pod's IPs no
+// longer receive new connections through services, so that no request is
+// sent to a container after its SIGTERM. It returns the grace that is
+// left for stopping the containers.
+func (a *Agent) drainEndpoints(ctx context.Context, pod *corev1.Pod, grace time.Duration) time.Duration {
+	if a.cfg.DrainEndpoints == nil || pod.Spec.HostNetwork || pod.Status.PodIP == "" || grace < 2*time.Millisecond {
+		return grace
+	}
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, grace/2)
+	defer cancel()
+	if err := a.cfg.DrainEndpoints(wctx, pod); err != nil {
+		a.log.Debug("endpoints not drained before stopping the pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
+	return max(grace-time.Since(start), time.Millisecond)
 }
 
 // removePod removes the pod's sandboxes, containers, volumes and

@@ -31,6 +31,10 @@ type Config struct {
 	// ForwardTimeout bounds one forwarded query over all upstreams; each
 	// upstream gets an equal share of it.
 	ForwardTimeout time.Duration
+	// ReusePort binds the listen addresses with SO_REUSEPORT (Linux), so
+	// that the DNS servers of several nodes on one host can serve the
+	// same address; the kernel spreads queries over them.
+	ReusePort bool
 }
 
 // DefaultConfig returns the settings of Kubernetes' default CoreDNS

@@ -184,7 +184,7 @@ type fakeUpstream struct {
 
 func startUpstream(t testing.TB) *fakeUpstream {
 	t.Helper()
-	l, err := listen("127.0.0.1:0")
+	l, err := listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

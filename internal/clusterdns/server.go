@@ -132,7 +132,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}()
 	var addrs []string
 	for _, a := range s.cfg.ListenAddrs {
-		l, err := listen(a)
+		l, err := listen(a, s.cfg.ReusePort)
 		if err != nil {
 			return fmt.Errorf("clusterdns: listen %s: %w", a, err)
 		}
@@ -203,20 +203,26 @@ func (l listener) close() {
 	l.tcp.Close()
 }
 
-// listen binds addr over TCP and UDP. For port 0 it binds TCP on a free
-// port, then UDP on the same port, trying again if that one is taken.
-func listen(addr string) (listener, error) {
+// listen binds addr over TCP and UDP, with SO_REUSEPORT if reusePort.
+// For port 0 it binds TCP on a free port, then UDP on the same port,
+// trying again if that one is taken.
+func listen(addr string, reusePort bool) (listener, error) {
+	var lc net.ListenConfig
+	if reusePort {
+		lc.Control = setReusePort
+	}
+	ctx := context.Background()
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return listener{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		tl, err := net.Listen("tcp", addr)
+		tl, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
 			return listener{}, err
 		}
 		p := tl.Addr().(*net.TCPAddr).Port
-		pc, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(p)))
+		pc, err := lc.ListenPacket(ctx, "udp", net.JoinHostPort(host, strconv.Itoa(p)))
 		if err == nil {
 			return listener{udp: pc, tcp: tl}, nil
 		}

@@ -253,7 +253,7 @@ func TestRunStops(t *testing.T) {
 		t.Fatal("Run did not return")
 	}
 	// The port is free again, over both protocols.
-	l, err := listen(addr)
+	l, err := listen(addr, false)
 	if err != nil {
 		t.Fatalf("address still taken after Run returned: %v", err)
 	}
@@ -261,7 +261,7 @@ func TestRunStops(t *testing.T) {
 }
 
 func TestRunListenError(t *testing.T) {
-	taken, err := listen("127.0.0.1:0")
+	taken, err := listen("127.0.0.1:0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

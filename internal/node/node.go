@@ -1,6 +1,8 @@
 // Package node is the per-machine composition root: it connects to the
 // API server, builds the container runtime (Docker Engine) and runs the
-// node agent. `gantry server` runs one in-process unless --disable-agent
+// node agent with, once the pod network is up, the service proxy
+// (internal/proxy) and the cluster DNS server (internal/clusterdns).
+// `gantry server` runs one in-process unless --disable-agent
 // is given; `gantry agent` runs one on its own.
 package node
 
@@ -16,6 +18,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantry-dev/gantry/internal/agent"
+	"github.com/gantry-dev/gantry/internal/api"
+	"github.com/gantry-dev/gantry/internal/container"
 	"github.com/gantry-dev/gantry/internal/container/docker"
 	"github.com/gantry-dev/gantry/internal/version"
 )
@@ -113,5 +117,16 @@ func (n *Node) Run(ctx context.Context) error {
 	for k, v := range n.cfg.Labels {
 		acfg.Labels[k] = v
 	}
-	return agent.New(acfg, client, rt, n.log).Run(ctx)
+	// The service proxy and cluster DNS start once the agent has the pod
+	// network; the agent waits for the proxy before stopping a deleted
+	// pod's containers.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	svcs := &services{node: name, client: client, log: n.log}
+	acfg.OnNetwork = func(nw container.Network, s api.ClusterSettings) { svcs.start(ctx, nw, s) }
+	acfg.DrainEndpoints = svcs.drain
+	err = agent.New(acfg, client, rt, n.log).Run(ctx)
+	cancel()
+	svcs.wait()
+	return err
 }

@@ -40,7 +40,12 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, cfg container.NetworkConfig
 		case cerrdefs.IsConflict(err):
 			continue // created concurrently by another node: inspect it
 		case cerrdefs.IsPermissionDenied(err):
-			// Docker answers 403 when the subnet overlaps another network's.
+			// Docker answers 403 when the subnet overlaps another network's,
+			// also when another node of this host has just created this
+			// very network: look again before calling it a conflict.
+			if n, ierr := r.inspectNetwork(ctx, cfg.Name); ierr == nil && n.Subnet == want.String() {
+				return n, nil
+			}
 			return container.Network{}, fmt.Errorf("create network %q: %w: %w", cfg.Name, container.ErrConflict, err)
 		default:
 			return container.Network{}, classify(err, "create network %q", cfg.Name)
@@ -61,6 +66,11 @@ func (r *Runtime) inspectNetwork(ctx context.Context, name string) (container.Ne
 	out := container.Network{ID: n.ID, Name: n.Name}
 	if len(n.IPAM.Config) > 0 {
 		out.Subnet, out.Gateway = n.IPAM.Config[0].Subnet, n.IPAM.Config[0].Gateway
+	}
+	if p, err := netip.ParsePrefix(out.Subnet); out.Gateway == "" && err == nil {
+		// Docker 20.10 does not report a gateway it chose itself: its
+		// default is the subnet's first address.
+		out.Gateway = p.Masked().Addr().Next().String()
 	}
 	return out, nil
 }
