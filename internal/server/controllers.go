@@ -15,12 +15,14 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	metricsv1beta1 "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 
 	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/controller"
 	"github.com/gantry-dev/gantry/internal/controller/disruption"
 	"github.com/gantry-dev/gantry/internal/controller/endpointslice"
 	"github.com/gantry-dev/gantry/internal/controller/gc"
+	"github.com/gantry-dev/gantry/internal/controller/hpa"
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
 	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
 	"github.com/gantry-dev/gantry/internal/controller/nodelifecycle"
@@ -173,9 +175,11 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 	return set, err
 }
 
-// newPolicyControllers builds the disruption-budget controller (issue 4)
-// on an informer factory of its own; its clients are not rate limited, as
-// the workload controllers' are not: the API server is on loopback.
+// newPolicyControllers builds the disruption-budget and horizontal pod
+// autoscaler controllers (issue 4) on one informer factory of their own;
+// their clients are not rate limited, as the workload controllers' are not:
+// the API server is on loopback. The autoscaler reads usage through the
+// resource metrics API (metrics.k8s.io), which the API server serves.
 func newPolicyControllers(clientConfig func(name string) *rest.Config, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	client := func(name string) (kubernetes.Interface, error) {
@@ -204,6 +208,23 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, log *slog
 	}
 	set.runs[disruption.Name] = budgets.Run
 	set.built = append(set.built, budgets)
+
+	hpaClient, err := client(hpa.Name)
+	if err != nil {
+		return set, err
+	}
+	metricsConfig := clientConfig(hpa.Name)
+	metricsConfig.QPS, metricsConfig.Burst = -1, 0
+	metricsClient, err := metricsv1beta1.NewForConfig(metricsConfig)
+	if err != nil {
+		return set, fmt.Errorf("%s metrics client: %w", hpa.Name, err)
+	}
+	autoscalers, err := hpa.New(hpa.DefaultConfig(), hpaClient, hpa.APIMetrics{Client: metricsClient}, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[hpa.Name] = autoscalers.Run
+	set.built = append(set.built, autoscalers)
 
 	// The controllers start the factory; it is shut down once they stop.
 	set.runs["policy-informers"] = func(ctx context.Context) error {
