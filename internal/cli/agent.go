@@ -39,7 +39,6 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.Server, "server", "", "https URL of the API server to join")
 	f.StringVar(&cfg.Token, "token", "", "join token (<ca-sha256>::<secret>) from the server's DATA_DIR/join-token; needed only for the first start")
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the node's credentials, pod volumes and runtime files")
-	f.IntVar(&cfg.Agent.StreamingPort, "agent-port", cfg.Agent.StreamingPort, "HTTPS port of the agent's logs/exec/port-forward endpoint (the kubelet's 10250)")
 	f.StringToStringVar(&cfg.Labels, "node-labels", nil, "labels added to the Node (key=value,…)")
 	addNodeFlags(f, &cfg, &leaseSeconds)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")

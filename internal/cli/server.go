@@ -71,6 +71,7 @@ func addNodeFlags(f *pflag.FlagSet, cfg *node.Config, leaseSeconds *int) {
 	f.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "name of this machine's Node (default: the hostname)")
 	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker Engine address (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
 	f.IntVar(leaseSeconds, "node-lease-seconds", int(cfg.Agent.LeaseDuration/time.Second), "duration of the node's Lease; it is renewed every quarter of it")
+	f.IntVar(&cfg.Agent.StreamingPort, "agent-port", cfg.Agent.StreamingPort, "HTTPS port of the agent's logs/exec/port-forward endpoint (the kubelet's 10250)")
 }
 
 // runWithAgent runs the control plane and, once it is ready, a node agent

@@ -50,7 +50,11 @@ func startNodeCluster(t *testing.T) *nodeCluster {
 		nodeName: "e2e-" + hex.EncodeToString(b),
 	}
 	cidr := fmt.Sprintf("10.%d.0.0/16", 60+int(b[0])%40)
-	c.args = []string{"--node-name", c.nodeName, "--cluster-cidr", cidr, "--node-lease-seconds", "8"}
+	agentPort, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.args = []string{"--node-name", c.nodeName, "--cluster-cidr", cidr, "--node-lease-seconds", "8", "--agent-port", strconv.Itoa(agentPort)}
 	t.Cleanup(func() {
 		if c.proc != nil {
 			c.proc.stop()

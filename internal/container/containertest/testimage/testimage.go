@@ -16,6 +16,12 @@
 //	oom            allocate memory until killed
 //	orphan SECS    start a child that exits after SECS and exit at once
 //	ps             print "PID STATE CMDLINE" for every process (Linux /proc)
+//	lookup NAME    resolve NAME with the process's resolver, print the addresses sorted
+//	write FILE S   write S to FILE
+//	rm FILE        remove FILE
+//
+// lookup, write and rm use the real resolver and file system, not System:
+// they are for images on a real runtime.
 package testimage
 
 import (
@@ -92,6 +98,29 @@ func Main(args []string, sys System) int {
 			return 1
 		}
 		fmt.Fprintln(out, h)
+		return 0
+	case "lookup":
+		addrs, err := net.DefaultResolver.LookupHost(context.Background(), arg(1))
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
+		sort.Strings(addrs)
+		for _, a := range addrs {
+			fmt.Fprintln(out, a)
+		}
+		return 0
+	case "write":
+		if err := os.WriteFile(arg(1), []byte(arg(2)), 0o644); err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
+		return 0
+	case "rm":
+		if err := os.Remove(arg(1)); err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
 		return 0
 	case "cat":
 		for _, f := range args[1:] {

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestServices runs issue #5's service networking on real Docker and
+// netfilter: a client pod reaches a 3-replica Deployment by service name
+// and by ClusterIP and sees all three backends; a pod failing readiness
+// drops out; the NodePort answers from the host; a headless service
+// resolves to the pod IPs.
+func TestServices(t *testing.T) {
+	c := startNodeCluster(t)
+	img := testImage(t)
+	ns := "svc-e2e"
+	c.kubectl("", "create", "namespace", ns)
+	c.waitFor("node/"+c.nodeName, `{.status.conditions[?(@.type=="Ready")].status}`, "node Ready", equals("True"))
+	// The node publishes the cluster DNS once its network is up; pods
+	// created before that would get the host's resolver.
+	c.ns = "kube-system"
+	c.waitFor("endpointslice/kube-dns-"+c.nodeName, `{.endpoints[0].conditions.ready}`, "cluster DNS endpoint", equals("true"))
+	c.ns = ns
+
+	manifest := strings.ReplaceAll(strings.ReplaceAll(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: NS}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      initContainers:
+      - {name: ready-flag, image: IMG, args: [write, /ready/ok, "yes"], volumeMounts: [{name: ready, mountPath: /ready}]}
+      containers:
+      - name: web
+        image: IMG
+        args: [serve, "8080"]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {exec: {command: [/testimage, cat, /ready/ok]}, periodSeconds: 1, failureThreshold: 1}
+        volumeMounts: [{name: ready, mountPath: /ready}]
+      volumes: [{name: ready, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: NS}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{name: http, port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-headless, namespace: NS}
+spec:
+  clusterIP: None
+  selector: {app: web}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client, namespace: NS}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: client, image: IMG, args: [sleep]}
+`, "NS", ns), "IMG", img)
+	c.kubectl(manifest, "apply", "-f", "-")
+	c.kubectl("", "rollout", "status", "deployment/web", "-n", ns, "--timeout=120s")
+	c.kubectl("", "wait", "--for=condition=Ready", "pod/client", "-n", ns, "--timeout=60s")
+
+	pods := map[string]string{} // name → IP
+	for _, line := range strings.Split(strings.TrimSpace(c.kubectl("", "get", "pods", "-n", ns, "-l", "app=web",
+		"-o", `jsonpath={range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}`)), "\n") {
+		name, ip, _ := strings.Cut(line, " ")
+		pods[name] = ip
+	}
+	if len(pods) != 3 {
+		t.Fatalf("web pods: %v", pods)
+	}
+	clusterIP := c.jsonpath("service/web", "{.spec.clusterIP}")
+
+	// get asks the service from the client pod until every wanted backend
+	// has answered; it returns the backends seen.
+	get := func(t *testing.T, url string, want []string) map[string]int {
+		t.Helper()
+		seen := map[string]int{}
+		for try := 0; try < 60; try++ {
+			r := kubectlWith(t, c.proc.kubeconfig, "", "exec", "client", "-n", ns, "--", "/testimage", "get", url)
+			if r.err != nil {
+				t.Fatalf("GET %s from the client pod: %s", url, r)
+			}
+			seen[strings.TrimPrefix(strings.TrimSpace(r.stdout), "hello from ")]++
+			done := true
+			for _, w := range want {
+				done = done && seen[w] > 0
+			}
+			if done && try >= 8 {
+				return seen
+			}
+		}
+		t.Fatalf("GET %s 60 times reached %v, want every one of %v", url, seen, want)
+		return nil
+	}
+	names := make([]string, 0, 3)
+	for n := range pods {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+
+	t.Run("by service name and ClusterIP, all three backends", func(t *testing.T) {
+		get(t, "http://web/", names)
+		get(t, "http://web."+ns+".svc.cluster.local/", names)
+		get(t, "http://"+clusterIP+"/", names)
+	})
+
+	t.Run("headless service resolves to the pod IPs", func(t *testing.T) {
+		out := c.kubectl("", "exec", "client", "-n", ns, "--", "/testimage", "lookup", "web-headless."+ns+".svc.cluster.local")
+		var want []string
+		for _, ip := range pods {
+			want = append(want, ip)
+		}
+		slices.Sort(want)
+		if got := strings.Fields(out); !slices.Equal(got, want) {
+			t.Errorf("lookup web-headless: %v, want %v", got, want)
+		}
+	})
+
+	t.Run("NodePort answers from the host", func(t *testing.T) {
+		nodePort := c.jsonpath("service/web", "{.spec.ports[0].nodePort}")
+		nodeIP := c.jsonpath("node/"+c.nodeName, `{.status.addresses[?(@.type=="InternalIP")].address}`)
+		if nodePort == "" || nodeIP == "" {
+			t.Fatalf("nodePort %q, node InternalIP %q", nodePort, nodeIP)
+		}
+		client := &http.Client{Timeout: 5 * time.Second}
+		resp, err := client.Get("http://" + nodeIP + ":" + nodePort + "/")
+		if err != nil {
+			t.Fatalf("GET node port from the host: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(body), "hello from web-") {
+			t.Errorf("node port answered %q", body)
+		}
+	})
+
+	t.Run("a pod failing readiness drops out", func(t *testing.T) {
+		out := names[0]
+		c.kubectl("", "exec", out, "-n", ns, "--", "/testimage", "rm", "/ready/ok")
+		c.waitFor("pod/"+out, `{.status.conditions[?(@.type=="Ready")].status}`, "not ready", equals("False"))
+		// The endpoint leaves the slice, then the proxy's rules within a
+		// second; poll until requests stop reaching it, then check that
+		// a run of requests never does.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			seen := get(t, "http://web/", names[1:])
+			if seen[out] == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not-ready pod %s still receives requests: %v", out, seen)
+			}
+		}
+		if seen := get(t, "http://web/", names[1:]); seen[out] != 0 {
+			t.Errorf("not-ready pod %s received requests: %v", out, seen)
+		}
+	})
+}
