@@ -77,6 +77,7 @@ type Controller struct {
 	synced    []cache.InformerSynced
 	ctrl      *controller.Controller
 	limiter   *limiter
+	selectors selectorIndex
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -131,6 +132,7 @@ func New(cfg Config, kube kubernetes.Interface, metrics MetricsSource, factory i
 			}
 			if h, ok := obj.(*autoscalingv2.HorizontalPodAutoscaler); ok {
 				c.limiter.forget(h.Namespace + "/" + h.Name)
+				c.selectors.forget(h.Namespace + "/" + h.Name)
 			}
 		},
 	}); err != nil {

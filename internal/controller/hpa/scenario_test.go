@@ -295,6 +295,35 @@ func TestScenarioAutoscaler(t *testing.T) {
 			t.Errorf("kubectl get hpa without metrics (%v):\n%s", err, out)
 		}
 	})
+
+	t.Run("two autoscalers selecting the same pods", func(t *testing.T) {
+		metrics.set(map[string]int64{"web-a": 50, "web-b": 50})
+		second := cpuHPA("web", 1, 5, 50, behavior)
+		second.Name = "web-2"
+		if _, err := cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Create(t.Context(), second, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		activeReason := func(name, reason, message string) func(ctx context.Context) (string, error) {
+			return func(ctx context.Context) (string, error) {
+				h, err := cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, name, metav1.GetOptions{})
+				if err != nil {
+					return "", err
+				}
+				c := condition(h, autoscalingv2.ScalingActive)
+				if c == nil || c.Reason != reason || !strings.Contains(c.Message, message) {
+					return fmt.Sprintf("%s: ScalingActive %+v", name, c), nil
+				}
+				return "", nil
+			}
+		}
+		const ambiguous = "pods by selector app=web are controlled by multiple HPAs: [hpa/web hpa/web-2]"
+		eventually(t, "second ambiguous", activeReason("web-2", "AmbiguousSelector", ambiguous))
+		eventually(t, "first ambiguous", activeReason("web", "AmbiguousSelector", ambiguous))
+		if err := cs.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(t.Context(), "web-2", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "first active again", activeReason("web", "ValidMetricFound", "cpu resource utilization"))
+	})
 }
 
 // TestScenarioAutoscalerMetricsAPI runs the whole server: the autoscaler

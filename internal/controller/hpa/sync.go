@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -34,6 +36,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	shared, err := c.hpaLister.HorizontalPodAutoscalers(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.limiter.forget(key)
+		c.selectors.forget(key)
 		return controller.Result{}, nil
 	}
 	if err != nil {
@@ -124,7 +127,7 @@ func (c *Controller) reconcile(ctx context.Context, hpa *autoscalingv2.Horizonta
 	default:
 		var proposal int32
 		var metric string
-		proposal, metric, statuses, err = c.replicasForMetrics(ctx, hpa, scale, now)
+		proposal, metric, statuses, err = c.replicasForMetrics(ctx, hpa, key, scale, now)
 		if err != nil && proposal == -1 {
 			setStatus(hpa, current, hpa.Status.DesiredReplicas, statuses, false, now)
 			c.writeStatus(ctx, original, hpa)
@@ -190,7 +193,7 @@ func (c *Controller) reconcile(ctx context.Context, hpa *autoscalingv2.Horizonta
 // replicasForMetrics is Kubernetes' computeReplicasForMetrics: the highest
 // proposal over the metrics, -1 with an error when none can be computed or
 // when a failed metric might have vetoed a scale-down.
-func (c *Controller) replicasForMetrics(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, scale *autoscalingv1.Scale, now time.Time) (int32, string, []autoscalingv2.MetricStatus, error) {
+func (c *Controller) replicasForMetrics(ctx context.Context, hpa *autoscalingv2.HorizontalPodAutoscaler, key string, scale *autoscalingv1.Scale, now time.Time) (int32, string, []autoscalingv2.MetricStatus, error) {
 	if scale.Status.Selector == "" {
 		err := errors.New("selector is required")
 		c.recorder.Event(hpa, corev1.EventTypeWarning, "SelectorRequired", err.Error())
@@ -202,6 +205,9 @@ func (c *Controller) replicasForMetrics(ctx context.Context, hpa *autoscalingv2.
 		err = fmt.Errorf("couldn't convert selector into a corresponding internal selector object: %w", err)
 		c.recorder.Event(hpa, corev1.EventTypeWarning, "InvalidSelector", err.Error())
 		setCondition(hpa, autoscalingv2.ScalingActive, corev1.ConditionFalse, "InvalidSelector", err.Error())
+		return -1, "", nil, err
+	}
+	if err := c.checkAmbiguous(hpa, key, scale.Status.Selector, selector); err != nil {
 		return -1, "", nil, err
 	}
 	specReplicas := scale.Spec.Replicas
@@ -380,4 +386,65 @@ func (c *Controller) writeStatus(ctx context.Context, original *autoscalingv2.Ho
 		return fmt.Errorf("failed to update status for %s: %w", hpa.Name, err)
 	}
 	return nil
+}
+
+// checkAmbiguous records the autoscaler's selector and refuses to scale
+// when a pod it selects is also selected by another autoscaler of the
+// namespace (Kubernetes' AmbiguousSelector).
+func (c *Controller) checkAmbiguous(hpa *autoscalingv2.HorizontalPodAutoscaler, key, raw string, selector labels.Selector) error {
+	pods, err := c.podLister.Pods(hpa.Namespace).List(selector)
+	if err != nil {
+		return err
+	}
+	selecting := c.selectors.put(key, hpa.Namespace, selector, pods)
+	if len(selecting) <= 1 {
+		return nil
+	}
+	msg := fmt.Sprintf("pods by selector %v are controlled by multiple HPAs: %v", raw, selecting)
+	c.recorder.Event(hpa, corev1.EventTypeWarning, "AmbiguousSelector", msg)
+	setCondition(hpa, autoscalingv2.ScalingActive, corev1.ConditionFalse, "AmbiguousSelector", msg)
+	return errors.New(msg)
+}
+
+// selectorIndex remembers each autoscaler's pod selector. Safe for
+// concurrent use.
+type selectorIndex struct {
+	mu  sync.Mutex
+	sel map[string]selectorEntry // by autoscaler key
+}
+
+type selectorEntry struct {
+	namespace string
+	selector  labels.Selector
+}
+
+// put records key's selector and returns, sorted, the keys of the
+// autoscalers (key included) whose selectors match any of pods.
+func (x *selectorIndex) put(key, namespace string, selector labels.Selector, pods []*corev1.Pod) []string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.sel == nil {
+		x.sel = map[string]selectorEntry{}
+	}
+	x.sel[key] = selectorEntry{namespace, selector}
+	var out []string
+	for k, e := range x.sel {
+		if e.namespace != namespace {
+			continue
+		}
+		for _, p := range pods {
+			if e.selector.Matches(labels.Set(p.Labels)) {
+				out = append(out, k)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (x *selectorIndex) forget(key string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.sel, key)
 }
