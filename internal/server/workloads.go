@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/gantry-dev/gantry/internal/controller/cronjob"
+	"github.com/gantry-dev/gantry/internal/controller/daemonset"
 	"github.com/gantry-dev/gantry/internal/controller/deployment"
 	"github.com/gantry-dev/gantry/internal/controller/job"
 	"github.com/gantry-dev/gantry/internal/controller/replicaset"
@@ -90,6 +91,17 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 	}
 	set.runs[cronjob.Name] = cronJobs.Run
 	set.collectors = append(set.collectors, cronJobs.Controller().Collectors()...)
+
+	dsClient, err := client(daemonset.Name)
+	if err != nil {
+		return set, err
+	}
+	daemonSets, err := daemonset.New(daemonset.DefaultConfig(), dsClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[daemonset.Name] = daemonSets.Run
+	set.collectors = append(set.collectors, daemonSets.Controller().Collectors()...)
 
 	// The controllers start the factory; it is shut down once they stop.
 	set.runs["workload-informers"] = func(ctx context.Context) error {

@@ -3,6 +3,8 @@ package job
 import (
 	"sync"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // expectations remembers, per Job key, the pod creations the controller
@@ -121,4 +123,36 @@ func backoffDelay(r backoffRecord, base, max time.Duration) time.Duration {
 		return max
 	}
 	return d
+}
+
+// releasedPods remembers the pods whose tracking finalizer the controller
+// removed until the pod cache shows it gone: a lagging pod cache must not
+// make a pod already counted (and flushed from uncountedTerminatedPods)
+// look newly finished again. Safe for concurrent use.
+type releasedPods struct {
+	mu sync.Mutex
+	m  map[types.UID]bool
+}
+
+func newReleasedPods() *releasedPods { return &releasedPods{m: map[types.UID]bool{}} }
+
+func (r *releasedPods) add(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[uid] = true
+}
+
+// pending reports whether uid's finalizer was removed but the cache does
+// not show it yet.
+func (r *releasedPods) pending(uid types.UID) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[uid]
+}
+
+// observed forgets uid: the cache shows it without the finalizer, or gone.
+func (r *releasedPods) observed(uid types.UID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, uid)
 }

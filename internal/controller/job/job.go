@@ -83,6 +83,7 @@ type Controller struct {
 	ctrl      *controller.Controller
 	exp       *expectations
 	backoff   *backoffRecords
+	released  *releasedPods
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -112,7 +113,7 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: newExpectations(cfg.ExpectationsTimeout, cfg.Now), backoff: newBackoffRecords()}
+	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: newExpectations(cfg.ExpectationsTimeout, cfg.Now), backoff: newBackoffRecords(), released: newReleasedPods()}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
 	c.broadcaster = record.NewBroadcaster()
@@ -135,9 +136,9 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 		return nil, fmt.Errorf("job: event handler: %w", err)
 	}
 	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { c.podEvent(obj, true) },
-		UpdateFunc: func(_, cur any) { c.podEvent(cur, false) },
-		DeleteFunc: func(obj any) { c.podEvent(obj, false) },
+		AddFunc:    func(obj any) { c.podEvent(obj, true, false) },
+		UpdateFunc: func(_, cur any) { c.podEvent(cur, false, false) },
+		DeleteFunc: func(obj any) { c.podEvent(obj, false, true) },
 	}); err != nil {
 		return nil, fmt.Errorf("job: event handler: %w", err)
 	}
@@ -180,7 +181,7 @@ func (c *Controller) enqueueJob(obj any) {
 
 // podEvent maps a pod event to its Job's key, whether or not the Job is
 // still cached: a Job that is gone still has finalizers to release.
-func (c *Controller) podEvent(obj any, added bool) {
+func (c *Controller) podEvent(obj any, added, deleted bool) {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
@@ -188,11 +189,17 @@ func (c *Controller) podEvent(obj any, added bool) {
 	if !ok {
 		return
 	}
+	if deleted {
+		c.released.observed(pod.UID)
+	}
 	ref := jobRef(pod)
 	if ref == nil {
 		return
 	}
 	key := keyOf(pod.Namespace, ref.Name)
+	if !hasFinalizer(pod) {
+		c.released.observed(pod.UID)
+	}
 	if added {
 		c.exp.creationObserved(key)
 	}

@@ -52,8 +52,8 @@ func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, i
 		default:
 			t.active = append(t.active, p)
 		}
-		if !hasFinalizer(p) {
-			continue
+		if !hasFinalizer(p) || (!seen[p.UID] && c.released.pending(p.UID)) {
+			continue // not tracked, or counted already and the cache lags
 		}
 		if seen[p.UID] {
 			t.release = append(t.release, p)

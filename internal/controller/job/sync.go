@@ -114,6 +114,7 @@ func (c *Controller) removeFinalizers(ctx context.Context, pods []*corev1.Pod) (
 				return
 			}
 			done[p.UID] = true
+			c.released.add(p.UID)
 		})
 	}
 	wg.Wait()
