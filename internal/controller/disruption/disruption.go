@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,13 +41,18 @@ type Config struct {
 	// an eviction is assumed to be going away; after it the entry is
 	// dropped and the pod counts again (Kubernetes: 2 minutes).
 	DeletionTimeout time.Duration
+	// StalePodDisruptionTimeout is how long a pod that is not terminating
+	// keeps a DisruptionTarget=True condition (added by an eviction that
+	// did not delete it) before the condition is reset to False
+	// (Kubernetes: 2 minutes).
+	StalePodDisruptionTimeout time.Duration
 	// Clock is the time source (tests inject a fake); nil: the real clock.
 	Clock clock.Clock
 }
 
 // DefaultConfig returns the production settings (Kubernetes' defaults).
 func DefaultConfig() Config {
-	return Config{Workers: 2, DeletionTimeout: 2 * time.Minute}
+	return Config{Workers: 2, DeletionTimeout: 2 * time.Minute, StalePodDisruptionTimeout: 2 * time.Minute}
 }
 
 // Controller computes the status of PodDisruptionBudgets.
@@ -81,6 +87,9 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	}
 	if cfg.DeletionTimeout <= 0 {
 		cfg.DeletionTimeout = def.DeletionTimeout
+	}
+	if cfg.StalePodDisruptionTimeout <= 0 {
+		cfg.StalePodDisruptionTimeout = def.StalePodDisruptionTimeout
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
@@ -174,6 +183,9 @@ func (c *Controller) podChanged(obj any) {
 	if !ok {
 		return
 	}
+	if stale, in := staleDisruption(pod, c.cfg.StalePodDisruptionTimeout, c.cfg.Clock.Now()); stale {
+		c.ctrl.EnqueueAfter(podKeyPrefix+pod.Namespace+"/"+pod.Name, in)
+	}
 	pdbs, err := c.pdbLister.PodDisruptionBudgets(pod.Namespace).List(labels.Everything())
 	if err != nil {
 		return
@@ -228,8 +240,17 @@ func specReplicas(obj any) int32 {
 	return -1
 }
 
-// Reconcile computes one budget's status and writes it if it changed.
+// podKeyPrefix marks the queue keys of pods whose DisruptionTarget
+// condition may be stale ("pod:namespace/name"; a budget's key
+// "namespace/name" cannot start with it).
+const podKeyPrefix = "pod:"
+
+// Reconcile computes one budget's status and writes it if it changed, or,
+// for a pod key, resets a stale DisruptionTarget condition.
 func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Result, error) {
+	if podKey, ok := strings.CutPrefix(key, podKeyPrefix); ok {
+		return c.resetStaleDisruption(ctx, podKey)
+	}
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
 	if err != nil {
 		return controller.Result{}, nil
@@ -297,6 +318,61 @@ func (c *Controller) sync(ctx context.Context, pdb *policyv1.PodDisruptionBudget
 	if recheck != nil {
 		return controller.Result{RequeueAfter: recheck.Sub(now) + time.Millisecond}, nil
 	}
+	return controller.Result{}, nil
+}
+
+// staleDisruption reports whether pod, not terminating and not finished,
+// has a DisruptionTarget=True condition, and how long until it is older
+// than timeout (0: stale now). Conditions the node agent set when it
+// terminated the pod itself are never stale.
+func staleDisruption(pod *corev1.Pod, timeout time.Duration, now time.Time) (bool, time.Duration) {
+	if pod.DeletionTimestamp != nil || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return false, 0
+	}
+	for _, cond := range pod.Status.Conditions {
+		if cond.Type != corev1.DisruptionTarget {
+			continue
+		}
+		if cond.Status != corev1.ConditionTrue || cond.Reason == corev1.PodReasonTerminationByKubelet {
+			return false, 0
+		}
+		return true, max(timeout-now.Sub(cond.LastTransitionTime.Time), 0)
+	}
+	return false, 0
+}
+
+// resetStaleDisruption sets a stale DisruptionTarget condition to False, as
+// Kubernetes' syncStalePodDisruption does.
+func (c *Controller) resetStaleDisruption(ctx context.Context, key string) (controller.Result, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return controller.Result{}, nil
+	}
+	pod, err := c.podLister.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return controller.Result{}, nil
+	}
+	if err != nil {
+		return controller.Result{}, err
+	}
+	stale, in := staleDisruption(pod, c.cfg.StalePodDisruptionTimeout, c.cfg.Clock.Now())
+	if !stale {
+		return controller.Result{}, nil
+	}
+	if in > 0 {
+		return controller.Result{RequeueAfter: in}, nil
+	}
+	next := pod.DeepCopy()
+	for i := range next.Status.Conditions {
+		if cond := &next.Status.Conditions[i]; cond.Type == corev1.DisruptionTarget {
+			cond.Status = corev1.ConditionFalse
+			cond.LastTransitionTime = metav1.NewTime(c.cfg.Clock.Now())
+		}
+	}
+	if _, err := c.kube.CoreV1().Pods(ns).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return controller.Result{}, err
+	}
+	c.log.Debug("reset stale DisruptionTarget condition", "namespace", ns, "pod", name)
 	return controller.Result{}, nil
 }
 

@@ -27,6 +27,14 @@
 // disruptionsAllowed 0 and DisruptionAllowed False/SyncFailed, and is
 // retried with back-off.
 //
+// # Stale disruption conditions
+//
+// A pod that is not terminating and not finished but carries
+// DisruptionTarget=True (an eviction marked it and its delete did not
+// happen) gets the condition reset to False once it is
+// StalePodDisruptionTimeout old. Such pods are queued under
+// "pod:namespace/name" keys in the same work queue.
+//
 // # Events
 //
 // Budget changes enqueue the budget; pod changes enqueue every budget

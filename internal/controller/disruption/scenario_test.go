@@ -227,6 +227,40 @@ func TestScenarioDisruption(t *testing.T) {
 		eventually(t, "minAvailable 5 of 6", budgetIs(cs, ns, "api", 6, 5, 6, 1))
 	})
 
+	t.Run("a stale DisruptionTarget condition is reset", func(t *testing.T) {
+		ns := "pdb-stale"
+		createNamespace(t, cs, ns)
+		p, err := cs.CoreV1().Pods(ns).Create(t.Context(), &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "marked"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx:1.27"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As an eviction that never got to delete the pod leaves it, three
+		// minutes ago (the timeout is two).
+		p.Status.Phase = corev1.PodRunning
+		p.Status.Conditions = []corev1.PodCondition{{
+			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+			LastTransitionTime: metav1.NewTime(time.Now().Add(-3 * time.Minute)),
+		}}
+		if _, err := cs.CoreV1().Pods(ns).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "condition reset", func(ctx context.Context) (string, error) {
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, "marked", metav1.GetOptions{})
+			if err != nil {
+				return "", err
+			}
+			for _, c := range p.Status.Conditions {
+				if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionFalse {
+					return "", nil
+				}
+			}
+			return fmt.Sprintf("conditions %+v", p.Status.Conditions), nil
+		})
+	})
+
 	t.Run("kubectl drain retries refused evictions until the budget allows them", func(t *testing.T) {
 		ns := "pdb-drain"
 		createNamespace(t, cs, ns)

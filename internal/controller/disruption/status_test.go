@@ -170,3 +170,41 @@ func TestFailSafeStatus(t *testing.T) {
 		t.Errorf("status %+v", s)
 	}
 }
+
+func TestStaleDisruption(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	cond := func(status corev1.ConditionStatus, reason string, age time.Duration) corev1.PodCondition {
+		return corev1.PodCondition{Type: corev1.DisruptionTarget, Status: status, Reason: reason, LastTransitionTime: metav1.NewTime(now.Add(-age))}
+	}
+	tests := []struct {
+		name      string
+		cond      *corev1.PodCondition
+		phase     corev1.PodPhase
+		deleting  bool
+		wantStale bool
+		wantIn    time.Duration
+	}{
+		{"no condition", nil, corev1.PodRunning, false, false, 0},
+		{"recent", ptr(cond(corev1.ConditionTrue, "EvictionByEvictionAPI", 30*time.Second)), corev1.PodRunning, false, true, 90 * time.Second},
+		{"old", ptr(cond(corev1.ConditionTrue, "EvictionByEvictionAPI", 3*time.Minute)), corev1.PodRunning, false, true, 0},
+		{"already false", ptr(cond(corev1.ConditionFalse, "", 3*time.Minute)), corev1.PodRunning, false, false, 0},
+		{"terminating", ptr(cond(corev1.ConditionTrue, "EvictionByEvictionAPI", 3*time.Minute)), corev1.PodRunning, true, false, 0},
+		{"finished", ptr(cond(corev1.ConditionTrue, "EvictionByEvictionAPI", 3*time.Minute)), corev1.PodFailed, false, false, 0},
+		{"set by the node agent", ptr(cond(corev1.ConditionTrue, corev1.PodReasonTerminationByKubelet, 3*time.Minute)), corev1.PodRunning, false, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &corev1.Pod{Status: corev1.PodStatus{Phase: tt.phase}}
+			if tt.cond != nil {
+				p.Status.Conditions = []corev1.PodCondition{*tt.cond}
+			}
+			if tt.deleting {
+				p.DeletionTimestamp = &metav1.Time{Time: now}
+			}
+			stale, in := staleDisruption(p, 2*time.Minute, now)
+			if stale != tt.wantStale || in != tt.wantIn {
+				t.Errorf("stale %v in %v, want %v %v", stale, in, tt.wantStale, tt.wantIn)
+			}
+		})
+	}
+}
