@@ -41,7 +41,7 @@ func BenchmarkApply1000x10(b *testing.B) {
 	cpu := cpuTime()
 	for b.Loop() {
 		be := newNFTBackend(ns.fd, "gantry", 0x4000)
-		n, err := be.Apply(Compute(svcs, slices, node))
+		n, err := be.Apply(Compute(svcs, slices, node), false)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func BenchmarkResync1000x10(b *testing.B) {
 	svcs, slices := benchObjects(1000, 10)
 	node := Node{Name: "node1"}
 	be := newNFTBackend(ns.fd, "gantry", 0x4000)
-	if _, err := be.Apply(Compute(svcs, slices, node)); err != nil {
+	if _, err := be.Apply(Compute(svcs, slices, node), false); err != nil {
 		b.Fatal(err)
 	}
 	i := 0
@@ -80,7 +80,7 @@ func BenchmarkResync1000x10(b *testing.B) {
 	for b.Loop() {
 		i++
 		slices[0].Endpoints[0].Addresses = []string{fmt.Sprintf("10.2.0.%d", i%200+1)}
-		if _, err := be.Apply(Compute(svcs, slices, node)); err != nil {
+		if _, err := be.Apply(Compute(svcs, slices, node), false); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -26,9 +26,10 @@ var (
 // backend programs a Ruleset. The Proxy calls it from one goroutine.
 type backend interface {
 	// Apply replaces whatever was applied before with r, atomically, and
-	// returns the number of rules programmed. After an error nothing of r
-	// is applied and the previous rules stay.
-	Apply(r *Ruleset) (rules int, err error)
+	// returns the number of rules in force. With refresh it rewrites
+	// everything it owns even where it believes nothing changed. After an
+	// error nothing of r is applied and the previous rules stay.
+	Apply(r *Ruleset, refresh bool) (rules int, err error)
 	// Cleanup removes everything the backend owns. It is idempotent: no
 	// table is not an error.
 	Cleanup() error
@@ -39,18 +40,20 @@ type backend interface {
 // every message of it.
 const socketBuffer = 64 << 20
 
-// nftBackend owns one "ip" family table and rewrites it in one netlink
-// batch per Apply: it flushes the chains it created last time, deletes
-// those no longer wanted and adds the new ones, so that session affinity
-// sets survive syncs. When it does not know the table's content (first
-// Apply, or after an error) it deletes and recreates the table in the same
-// batch instead.
+// nftBackend owns one "ip" family table and changes it in one netlink
+// batch per Apply. It remembers a fingerprint of every chain it wrote:
+// chains whose content changed are flushed and refilled, chains no longer
+// wanted deleted, new ones added, and the rest left alone, so that a
+// change to one service costs a few messages and session affinity sets
+// keep their entries. A refresh refills every chain. When it does not
+// know the table's content (first Apply, or after an error) it deletes
+// and recreates the table in the same batch instead.
 type nftBackend struct {
 	netns int // network namespace fd; 0 for the caller's
 	table string
 	mark  uint32
 
-	prevChains map[string]bool // nil: unknown, rebuild
+	prevChains map[string]string // name → fingerprint; nil: unknown, rebuild
 	prevSets   map[string]bool
 }
 
@@ -91,15 +94,25 @@ func largeBuffers(c *netlink.Conn) error {
 }
 
 // Apply implements backend.
-func (b *nftBackend) Apply(r *Ruleset) (int, error) {
+func (b *nftBackend) Apply(r *Ruleset, refresh bool) (int, error) {
 	p := buildPlan(r, b.mark)
 	c, t, err := b.conn()
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrApply, err)
 	}
-	wantChains := make(map[string]bool, len(p.chains))
+	// Fingerprints before set IDs are filled in: IDs differ per batch.
+	wantChains := make(map[string]string, len(p.chains))
 	for _, ch := range p.chains {
-		wantChains[ch.name] = true
+		fp, err := ch.fingerprint()
+		if err != nil {
+			return 0, fmt.Errorf("%w: chain %s: %w", ErrApply, ch.name, err)
+		}
+		wantChains[ch.name] = fp
+	}
+	// rewrite reports whether the chain's rules must be (re)written.
+	rewrite := func(name string) bool {
+		prev, ok := b.prevChains[name]
+		return !ok || refresh || prev != wantChains[name]
 	}
 	wantSets := make(map[string]bool, len(p.sets))
 	for _, s := range p.sets {
@@ -112,11 +125,15 @@ func (b *nftBackend) Apply(r *Ruleset) (int, error) {
 		c.DelTable(t)
 		c.AddTable(t)
 	} else {
+		// Flush first: a chain can only be deleted once no rule jumps to
+		// it, and every rule naming a deleted chain is in a changed one.
 		for name := range b.prevChains {
-			c.FlushChain(&nftables.Chain{Name: name, Table: t})
+			if _, keep := wantChains[name]; !keep || rewrite(name) {
+				c.FlushChain(&nftables.Chain{Name: name, Table: t})
+			}
 		}
 		for name := range b.prevChains {
-			if !wantChains[name] {
+			if _, keep := wantChains[name]; !keep {
 				c.DelChain(&nftables.Chain{Name: name, Table: t})
 			}
 		}
@@ -134,7 +151,7 @@ func (b *nftBackend) Apply(r *Ruleset) (int, error) {
 			ch.Type, ch.Hooknum, ch.Priority = spec.base.typ, spec.base.hook, spec.base.prio
 		}
 		chains[spec.name] = ch
-		if full || !b.prevChains[spec.name] {
+		if _, ok := b.prevChains[spec.name]; full || !ok {
 			c.AddChain(ch)
 		}
 	}
@@ -156,6 +173,9 @@ func (b *nftBackend) Apply(r *Ruleset) (int, error) {
 		newSets[s.name] = set.ID
 	}
 	for _, spec := range p.chains {
+		if !full && !rewrite(spec.name) {
+			continue
+		}
 		for _, rule := range spec.rules {
 			exprs := rule.exprs
 			for _, e := range exprs {

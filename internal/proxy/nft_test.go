@@ -40,7 +40,7 @@ func tableRuleset() *Ruleset {
 func TestNFTBackendTable(t *testing.T) {
 	ns := newTestNetns(t)
 	b := newNFTBackend(ns.fd, "gantry", 0x4000)
-	n, err := b.Apply(tableRuleset())
+	n, err := b.Apply(tableRuleset(), false)
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
@@ -230,7 +230,7 @@ func TestNFTBackendTraffic(t *testing.T) {
 		}
 	}()
 	b := newNFTBackend(ns.fd, "gantry", 0x4000)
-	if _, err := b.Apply(Compute(services, slices, node)); err != nil {
+	if _, err := b.Apply(Compute(services, slices, node), false); err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
 
@@ -276,11 +276,31 @@ func TestNFTBackendTraffic(t *testing.T) {
 	})
 
 	// A second Apply takes the incremental path: endpoints of "empty"
-	// appear, "udp" goes, affinity entries survive.
+	// appear, "udp" goes, affinity entries survive, and the chains of
+	// unchanged services are left alone (same rule handles).
+	webChain := func() string {
+		out := ns.sh(t, "nft -a list table ip gantry")
+		i := strings.Index(out, "chain service-JXCKOF4Q-default/web/tcp/http")
+		if i < 0 {
+			t.Fatalf("no web service chain:\n%s", out)
+		}
+		return out[i : i+strings.Index(out[i:], "\n\t}")]
+	}
+	webBefore := webChain()
 	services[2] = newService("empty", "10.96.0.12", withNodePort(30012))
 	slices = append(slices[:3], newSlice("empty", "a", 8080, "10.0.0.13"))
-	if _, err := b.Apply(Compute(services[:4], slices, node)); err != nil {
+	if _, err := b.Apply(Compute(services[:4], slices, node), false); err != nil {
 		t.Fatalf("second Apply: %v", err)
+	}
+	if after := webChain(); after != webBefore {
+		t.Errorf("unchanged chain rewritten:\n%s\nbecame\n%s", webBefore, after)
+	}
+	// A refresh rewrites every chain (new handles), affinity still kept.
+	if _, err := b.Apply(Compute(services[:4], slices, node), true); err != nil {
+		t.Fatalf("refresh Apply: %v", err)
+	}
+	if after := webChain(); after == webBefore {
+		t.Errorf("refresh did not rewrite the web chain:\n%s", after)
 	}
 	t.Run("after resync", func(t *testing.T) {
 		for _, a := range []string{"10.96.0.12:80", "10.0.0.1:30012"} {
@@ -378,7 +398,7 @@ func TestNFTBackendPrerouting(t *testing.T) {
 		newSlice("remote", "a", 9090, "10.1.1.12@node2"),
 	}
 	n := Node{Name: "node1", Addresses: []netip.Addr{addr("10.0.0.1")}, ClusterCIDR: netip.MustParsePrefix("10.1.0.0/16")}
-	if _, err := newNFTBackend(node.fd, "gantry", 0x4000).Apply(Compute(services, slices, n)); err != nil {
+	if _, err := newNFTBackend(node.fd, "gantry", 0x4000).Apply(Compute(services, slices, n), false); err != nil {
 		t.Fatal(err)
 	}
 	dialFrom := func(ns *testNetns, local, address string) (string, error) {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -70,6 +71,25 @@ func (p *plan) rules() int {
 		n += len(c.rules)
 	}
 	return n
+}
+
+// fingerprint identifies the chain's hook and rules.
+func (c *chainSpec) fingerprint() (string, error) {
+	h := sha256.New()
+	if c.base != nil {
+		fmt.Fprintf(h, "%s %d %d\n", c.base.typ, *c.base.hook, *c.base.prio)
+	}
+	for _, r := range c.rules {
+		for _, e := range r.exprs {
+			b, err := expr.Marshal(byte(nftables.TableFamilyIPv4), e)
+			if err != nil {
+				return "", err
+			}
+			h.Write(b)
+		}
+		fmt.Fprintf(h, "|%q\n", r.vmap)
+	}
+	return string(h.Sum(nil)), nil
 }
 
 func (c *chainSpec) add(exprs ...[]expr.Any) {

@@ -295,8 +295,8 @@ func dropManagedFields(obj any) (any, error) {
 	return obj, nil
 }
 
-// sync computes the rules from the caches and applies them unless they
-// equal those in force (the periodic resync applies them regardless).
+// sync computes the rules from the caches and applies the changes, unless
+// they equal those in force; once per SyncPeriod it rewrites every chain.
 func (p *Proxy) sync(src *sources, cidr netip.Prefix) error {
 	start := time.Now()
 	services, err := src.services.List(labels.Everything())
@@ -314,10 +314,11 @@ func (p *Proxy) sync(src *sources, cidr netip.Prefix) error {
 		}
 	}
 	r := Compute(services, slices, node)
-	if prev := p.Applied(); prev != nil && reflect.DeepEqual(prev, r) && time.Since(p.metrics.lastApply) < p.cfg.SyncPeriod {
+	refresh := time.Since(p.metrics.lastApply) >= p.cfg.SyncPeriod
+	if prev := p.Applied(); prev != nil && !refresh && reflect.DeepEqual(prev, r) {
 		return nil
 	}
-	n, err := p.backend.Apply(r)
+	n, err := p.backend.Apply(r, refresh)
 	p.metrics.observe(start, len(r.Services), n, err)
 	if err != nil {
 		return err

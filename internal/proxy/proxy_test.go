@@ -29,7 +29,7 @@ type fakeBackend struct {
 
 var _ backend = (*fakeBackend)(nil)
 
-func (f *fakeBackend) Apply(r *Ruleset) (int, error) {
+func (f *fakeBackend) Apply(r *Ruleset, refresh bool) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail > 0 {
