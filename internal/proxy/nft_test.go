@@ -26,8 +26,10 @@ func tableRuleset() *Ruleset {
 			newService("lb", "10.96.0.13", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30013)),
 			newService("local", "10.96.0.14", withNodePort(30014), withLocal()),
 			newService("udp", "10.96.0.15", withPorts(corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53})),
+			newService("sctp", "10.96.0.16", withPorts(corev1.ServicePort{Name: "s", Protocol: corev1.ProtocolSCTP, Port: 9})),
 		},
 		[]*discoveryv1.EndpointSlice{
+			newSliceProto("sctp", "a", "s", corev1.ProtocolSCTP, 9999, "10.0.0.12"),
 			newSlice("web", "a", 8080, "10.0.0.11", "10.0.0.12", "10.0.0.13"),
 			newSlice("sticky", "a", 8080, "10.0.0.11", "10.0.0.12"),
 			newSlice("lb", "a", 8080, "10.0.0.11"),
@@ -67,6 +69,8 @@ func TestNFTBackendTable(t *testing.T) {
 		"meta l4proto tcp dnat to 10.0.0.12:8080",
 		"ip daddr 10.96.0.15 udp dport 53 goto service-",
 		"meta l4proto udp dnat to 10.0.0.11:5353",
+		"ip daddr 10.96.0.16 sctp dport 9 goto service-",
+		"meta l4proto sctp dnat to 10.0.0.12:9999",
 		// affinity
 		"ip saddr @affinity-",
 		"{ ip saddr timeout 1m }",
