@@ -16,6 +16,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/controller/deployment"
 	"github.com/gantry-dev/gantry/internal/controller/job"
 	"github.com/gantry-dev/gantry/internal/controller/replicaset"
+	"github.com/gantry-dev/gantry/internal/controller/statefulset"
 )
 
 // workloadControllers holds the workload controllers (issue 4, items 5
@@ -102,6 +103,17 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 	}
 	set.runs[daemonset.Name] = daemonSets.Run
 	set.collectors = append(set.collectors, daemonSets.Controller().Collectors()...)
+
+	ssClient, err := client(statefulset.Name)
+	if err != nil {
+		return set, err
+	}
+	statefulSets, err := statefulset.New(statefulset.DefaultConfig(), ssClient, factory, log)
+	if err != nil {
+		return set, err
+	}
+	set.runs[statefulset.Name] = statefulSets.Run
+	set.collectors = append(set.collectors, statefulSets.Controller().Collectors()...)
 
 	// The controllers start the factory; it is shut down once they stop.
 	set.runs["workload-informers"] = func(ctx context.Context) error {

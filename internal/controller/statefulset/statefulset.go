@@ -1,0 +1,209 @@
+package statefulset
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	appslisters "k8s.io/client-go/listers/apps/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/gantry-dev/gantry/internal/controller"
+	"github.com/gantry-dev/gantry/internal/logging"
+)
+
+// Name is the controller name used in logs, metrics and events.
+const Name = "statefulset"
+
+// Config tunes the StatefulSet controller.
+type Config struct {
+	// Workers is the number of StatefulSets reconciled concurrently.
+	Workers int
+	// ExpectationsTimeout is how long outstanding pod creations and
+	// deletions block new ones before the cache is trusted again anyway.
+	ExpectationsTimeout time.Duration
+	// Now is the clock; nil: time.Now.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the production settings.
+func DefaultConfig() Config { return Config{Workers: 5, ExpectationsTimeout: 5 * time.Minute} }
+
+var controllerKind = appsv1.SchemeGroupVersion.WithKind("StatefulSet")
+
+// ownerIndex indexes pods and ControllerRevisions by "namespace/name" of
+// the StatefulSet that controls them.
+const ownerIndex = "statefulset.gantry.dev/owner"
+
+func indexByOwner(obj any) ([]string, error) {
+	m, ok := obj.(metav1.Object)
+	if !ok {
+		return nil, nil
+	}
+	if ref := ownerRef(m); ref != nil {
+		return []string{keyOf(m.GetNamespace(), ref.Name)}, nil
+	}
+	return nil, nil
+}
+
+func ownerRef(m metav1.Object) *metav1.OwnerReference {
+	ref := metav1.GetControllerOf(m)
+	if ref == nil || ref.Kind != controllerKind.Kind || ref.APIVersion != controllerKind.GroupVersion().String() {
+		return nil
+	}
+	return ref
+}
+
+// Controller is the StatefulSet controller.
+type Controller struct {
+	cfg       Config
+	kube      kubernetes.Interface
+	log       *slog.Logger
+	factory   informers.SharedInformerFactory
+	setLister appslisters.StatefulSetLister
+	pvcLister corelisters.PersistentVolumeClaimLister
+	podIndex  cache.Indexer
+	revIndex  cache.Indexer
+	synced    []cache.InformerSynced
+	ctrl      *controller.Controller
+	exp       *expectations
+
+	broadcaster record.EventBroadcaster
+	recorder    record.EventRecorder
+
+	mu  sync.Mutex
+	ran bool
+}
+
+var _ controller.Reconciler = (*Controller)(nil)
+
+// New builds the controller on informers of factory (which may be shared
+// with other controllers; Run starts it). It does no I/O.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
+	def := DefaultConfig()
+	if cfg.Workers <= 0 {
+		cfg.Workers = def.Workers
+	}
+	if cfg.ExpectationsTimeout <= 0 {
+		cfg.ExpectationsTimeout = def.ExpectationsTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: newExpectations(cfg.ExpectationsTimeout, cfg.Now)}
+	c.ctrl = controller.New(Name, c, cfg.Workers, log)
+	c.log = logging.Component(log, "controller").With("controller", Name)
+	c.broadcaster = record.NewBroadcaster()
+	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "statefulset-controller"})
+
+	setInf := factory.Apps().V1().StatefulSets()
+	podInf := factory.Core().V1().Pods()
+	pvcInf := factory.Core().V1().PersistentVolumeClaims()
+	revInf := factory.Apps().V1().ControllerRevisions()
+	for _, inf := range []cache.SharedIndexInformer{podInf.Informer(), revInf.Informer()} {
+		if err := inf.AddIndexers(cache.Indexers{ownerIndex: indexByOwner}); err != nil {
+			return nil, fmt.Errorf("statefulset: indexer: %w", err)
+		}
+	}
+	c.setLister = setInf.Lister()
+	c.pvcLister = pvcInf.Lister()
+	c.podIndex = podInf.Informer().GetIndexer()
+	c.revIndex = revInf.Informer().GetIndexer()
+	c.synced = []cache.InformerSynced{setInf.Informer().HasSynced, podInf.Informer().HasSynced, pvcInf.Informer().HasSynced, revInf.Informer().HasSynced}
+
+	if _, err := setInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.enqueueSet,
+		UpdateFunc: func(_, cur any) { c.enqueueSet(cur) },
+		DeleteFunc: c.enqueueSet,
+	}); err != nil {
+		return nil, fmt.Errorf("statefulset: event handler: %w", err)
+	}
+	if _, err := podInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { c.podEvent(obj, "add") },
+		UpdateFunc: c.podUpdate,
+		DeleteFunc: func(obj any) { c.podEvent(obj, "delete") },
+	}); err != nil {
+		return nil, fmt.Errorf("statefulset: event handler: %w", err)
+	}
+	return c, nil
+}
+
+// Controller returns the underlying work-queue controller (for metrics).
+func (c *Controller) Controller() *controller.Controller { return c.ctrl }
+
+// Run starts the informers, waits for their caches and reconciles until
+// ctx ends.
+func (c *Controller) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.ran {
+		c.mu.Unlock()
+		return controller.ErrAlreadyRun
+	}
+	c.ran = true
+	c.mu.Unlock()
+
+	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+	defer c.broadcaster.Shutdown()
+	c.factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return nil // ctx ended
+	}
+	return c.ctrl.Run(ctx)
+}
+
+func keyOf(namespace, name string) string { return namespace + "/" + name }
+
+func (c *Controller) enqueueSet(obj any) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	if s, ok := obj.(*appsv1.StatefulSet); ok {
+		c.ctrl.Enqueue(keyOf(s.Namespace, s.Name))
+	}
+}
+
+func (c *Controller) podEvent(obj any, what string) {
+	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = t.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	ref := ownerRef(pod)
+	if ref == nil {
+		return
+	}
+	key := keyOf(pod.Namespace, ref.Name)
+	switch {
+	case what == "add" && pod.DeletionTimestamp == nil:
+		c.exp.creationObserved(key)
+	case what == "delete", pod.DeletionTimestamp != nil:
+		c.exp.deletionObserved(key, keyOf(pod.Namespace, pod.Name))
+	}
+	c.ctrl.Enqueue(key)
+}
+
+func (c *Controller) podUpdate(oldObj, curObj any) {
+	old, cur := oldObj.(*corev1.Pod), curObj.(*corev1.Pod)
+	if old.ResourceVersion == cur.ResourceVersion {
+		return
+	}
+	c.podEvent(cur, "update")
+	if ref := ownerRef(cur); ref != nil {
+		if s, err := c.setLister.StatefulSets(cur.Namespace).Get(ref.Name); err == nil && s.Spec.MinReadySeconds > 0 && !podReady(old) && podReady(cur) {
+			c.ctrl.EnqueueAfter(keyOf(s.Namespace, s.Name), time.Duration(s.Spec.MinReadySeconds)*time.Second+time.Second)
+		}
+	}
+}
