@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"sync"
@@ -15,7 +17,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 )
 
 // fakeBackend records what the proxy applies; it can be told to fail.
@@ -267,6 +271,51 @@ func TestRunReturnsWhenCancelledBeforeSync(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Run did not return")
+	}
+}
+
+// TestRunReturnsWhenAPIServerHangs: an API server that accepts requests
+// and never answers must not keep Run from returning.
+func TestRunReturnsWhenAPIServerHangs(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	client, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(DefaultConfig(), client, testLogger(t))
+	fb := &fakeBackend{}
+	p.backend = fb
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	// Cancel once Run is waiting for the caches (it has cleaned up the
+	// table left by an earlier run by then).
+	deadline := time.Now().Add(5 * time.Second)
+	for _, cleanups, _ := fb.state(); cleanups == 0; _, cleanups, _ = fb.state() {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start")
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return within 5 s of cancel while the API server hangs")
+	}
+	if _, cleanups, _ := fb.state(); cleanups != 2 {
+		t.Errorf("%d cleanups, want 2 (start and end)", cleanups)
 	}
 }
 
