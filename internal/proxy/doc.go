@@ -16,6 +16,7 @@
 //     batch, which the kernel applies atomically: all of it or none.
 //   - Proxy (proxy.go) watches Services, EndpointSlices and this Node with
 //     client-go informers and re-applies the rules after every change.
+//   - conntrack.go deletes stale UDP conntrack entries after a sync.
 //   - metrics.go holds the Prometheus metrics.
 //
 // # Behaviour (as kube-proxy's nftables mode)
@@ -50,6 +51,11 @@
 //   - Services without a selector work from EndpointSlices created by
 //     hand; headless (clusterIP None) and ExternalName services, and
 //     services without a cluster IP yet, get no rules.
+//   - UDP flows to an endpoint that left a service are cut: after the
+//     rules change, their conntrack entries are deleted (conntrack.go,
+//     ctnetlink), else a client reusing its source port would keep
+//     reaching the old endpoint until the entry times out. Failures are
+//     logged, not retried.
 //   - TCP, UDP and SCTP. IPv4 only: IPv6 cluster IPs, endpoints and node
 //     addresses are ignored (dual-stack services get their IPv4 half).
 //

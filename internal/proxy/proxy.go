@@ -323,6 +323,15 @@ func (p *Proxy) sync(src *sources, cidr netip.Prefix) error {
 	if err != nil {
 		return err
 	}
+	if cc, ok := p.backend.(conntrackCleaner); ok {
+		if filters := staleUDP(p.Applied(), r); len(filters) > 0 {
+			deleted, err := cc.ClearConntrack(filters)
+			if err != nil {
+				p.log.Warn("stale UDP flows may keep going to removed endpoints until they time out", "err", err)
+			}
+			p.log.Debug("removed stale UDP conntrack entries", "entries", deleted)
+		}
+	}
 	p.log.Debug("rules applied", "servicePorts", len(r.Services), "rules", n, "took", time.Since(start))
 	p.publish(r)
 	return nil
