@@ -74,6 +74,11 @@ type Config struct {
 	DisableControllers bool
 	// EtcdUnsafeNoFsync skips fsync in embedded etcd (tests and benchmarks).
 	EtcdUnsafeNoFsync bool
+	// IngressHTTPPort and IngressHTTPSPort are the ports of the built-in
+	// Ingress controller on BindAddress (0 disables a listener; with both
+	// 0 the controller does not run). It runs with the controllers.
+	IngressHTTPPort  int
+	IngressHTTPSPort int
 }
 
 // DefaultConfig returns the configuration `gantry server` starts with.
@@ -91,6 +96,8 @@ func DefaultConfig() Config {
 
 		NodeMonitorGracePeriod:   15 * time.Second,
 		DefaultTolerationSeconds: 10,
+		IngressHTTPPort:          80,
+		IngressHTTPSPort:         443,
 	}
 }
 
@@ -261,6 +268,11 @@ func (s *Server) Run(ctx context.Context) error {
 		// Deferred after the HTTP server's shutdown, so this runs first:
 		// controllers stop while the API they talk to is still up.
 		defer func() { stopControllers(); wait() }()
+		stopIngress, err := startIngress(ctrlCtx, cfg, rest.CopyConfig(loopback), metrics, s.log)
+		if err != nil {
+			return fmt.Errorf("ingress: %w", err)
+		}
+		defer stopIngress()
 	}
 	s.mu.Lock()
 	s.url, s.loopback = url, loopback

@@ -67,6 +67,7 @@ func StartUntil(t testing.TB, o Options) (*Cluster, func()) {
 	cfg.BindAddress = "127.0.0.1"
 	cfg.Port = 0
 	cfg.EtcdUnsafeNoFsync = true
+	cfg.IngressHTTPPort, cfg.IngressHTTPSPort = 0, 0 // never bind 80/443 from tests
 	cfg.DisableControllers = o.DisableControllers
 	cfg.EtcdEndpoints = o.EtcdEndpoints
 	if o.Configure != nil {

@@ -35,6 +35,7 @@ var allowed = map[string][]string{
 	"internal/container/...":  {"internal/container", "internal/container/...", "internal/api", "internal/logging"},
 	"internal/proxy":          {"internal/api", "internal/logging"},
 	"internal/clusterdns":     {"internal/api", "internal/logging"},
+	"internal/ingress":        {"internal/api", "internal/logging"},
 	"internal/dashboard":      {},
 	"internal/logging":        {},
 	"internal/version":        {},

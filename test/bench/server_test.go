@@ -57,7 +57,16 @@ func launch(b *testing.B, dataDir string, extra ...string) *process {
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
 		}},
 	}
-	args := append([]string{"server", "--data-dir", dataDir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1"}, extra...)
+	ingressHTTP, err := freePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ingressHTTPS, err := freePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	args := append([]string{"server", "--data-dir", dataDir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1",
+		"--ingress-http-port", strconv.Itoa(ingressHTTP), "--ingress-https-port", strconv.Itoa(ingressHTTPS)}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	killWithParent(p.cmd)

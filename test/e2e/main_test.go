@@ -92,6 +92,9 @@ type gantryProcess struct {
 	url, kubeconfig string
 	log             *lockedBuffer
 	stop            func()
+	// ingressHTTP and ingressHTTPS are the Ingress controller's free
+	// ports, so that servers never bind 80/443 (extra flags override).
+	ingressHTTP, ingressHTTPS int
 }
 
 // launch runs `gantry server` with dir and port (and extra flags) and
@@ -99,7 +102,15 @@ type gantryProcess struct {
 // process is stopped; its log is kept in the returned value.
 func launch(dir string, port int, extra ...string) (*gantryProcess, error) {
 	p := &gantryProcess{log: &lockedBuffer{}}
-	cmd := exec.Command(gantryBin, append([]string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1"}, extra...)...)
+	var err error
+	if p.ingressHTTP, err = freePort(); err != nil {
+		return p, err
+	}
+	if p.ingressHTTPS, err = freePort(); err != nil {
+		return p, err
+	}
+	cmd := exec.Command(gantryBin, append([]string{"server", "--data-dir", dir, "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1",
+		"--ingress-http-port", strconv.Itoa(p.ingressHTTP), "--ingress-https-port", strconv.Itoa(p.ingressHTTPS)}, extra...)...)
 	cmd.Stdout, cmd.Stderr = p.log, p.log
 	if err := cmd.Start(); err != nil {
 		return p, err

@@ -1,0 +1,134 @@
+package ingress
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	listersnetworkingv1 "k8s.io/client-go/listers/networking/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// indexService indexes EndpointSlices by "<namespace>/<service>".
+const indexService = "service"
+
+// store reads the informer caches the controller routes from. Its methods
+// are safe for concurrent use; returned objects are shared with the cache
+// and must not be modified.
+type store struct {
+	factory   informers.SharedInformerFactory
+	ingresses listersnetworkingv1.IngressLister
+	classes   listersnetworkingv1.IngressClassLister
+	services  cache.Indexer
+	slices    cache.Indexer
+	secrets   cache.Indexer
+	informers struct {
+		ingresses, classes, services, slices, secrets cache.SharedIndexInformer
+	}
+	synced []cache.InformerSynced
+}
+
+var (
+	_ serviceSource = (*store)(nil)
+	_ secretSource  = (*store)(nil)
+)
+
+// newStore registers the informers; nothing runs until factory.Start.
+func newStore(client kubernetes.Interface) (*store, error) {
+	f := informers.NewSharedInformerFactory(client, 0)
+	s := &store{factory: f}
+	ing := f.Networking().V1().Ingresses()
+	ic := f.Networking().V1().IngressClasses()
+	s.ingresses, s.classes = ing.Lister(), ic.Lister()
+	inf := &s.informers
+	inf.ingresses, inf.classes = ing.Informer(), ic.Informer()
+	inf.services = f.Core().V1().Services().Informer()
+	inf.slices = f.Discovery().V1().EndpointSlices().Informer()
+	inf.secrets = f.Core().V1().Secrets().Informer()
+	for _, i := range []cache.SharedIndexInformer{inf.ingresses, inf.classes, inf.services, inf.slices} {
+		if err := i.SetTransform(dropManagedFields); err != nil {
+			return nil, err
+		}
+		s.synced = append(s.synced, i.HasSynced)
+	}
+	if err := inf.secrets.SetTransform(keepTLSData); err != nil {
+		return nil, err
+	}
+	s.synced = append(s.synced, inf.secrets.HasSynced)
+	if err := inf.slices.AddIndexers(cache.Indexers{indexService: sliceService}); err != nil {
+		return nil, err
+	}
+	s.services, s.slices, s.secrets = inf.services.GetIndexer(), inf.slices.GetIndexer(), inf.secrets.GetIndexer()
+	return s, nil
+}
+
+func (s *store) service(namespace, name string) (*corev1.Service, bool) {
+	obj, ok, err := s.services.GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	svc, ok := obj.(*corev1.Service)
+	return svc, ok
+}
+
+func (s *store) endpointSlices(namespace, name string) []*discoveryv1.EndpointSlice {
+	objs, _ := s.slices.ByIndex(indexService, namespace+"/"+name)
+	out := make([]*discoveryv1.EndpointSlice, 0, len(objs))
+	for _, o := range objs {
+		if es, ok := o.(*discoveryv1.EndpointSlice); ok {
+			out = append(out, es)
+		}
+	}
+	return out
+}
+
+func (s *store) secret(namespace, name string) (*corev1.Secret, bool) {
+	obj, ok, err := s.secrets.GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, false
+	}
+	sec, ok := obj.(*corev1.Secret)
+	return sec, ok
+}
+
+func sliceService(obj any) ([]string, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	svc := es.Labels[discoveryv1.LabelServiceName]
+	if svc == "" {
+		return nil, nil
+	}
+	return []string{es.Namespace + "/" + svc}, nil
+}
+
+// dropManagedFields keeps the caches small: nothing here reads them.
+func dropManagedFields(obj any) (any, error) {
+	if m, err := meta.Accessor(obj); err == nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// keepTLSData keeps only tls.crt and tls.key of cached Secrets: the
+// controller reads nothing else, and the cache holds every Secret.
+func keepTLSData(obj any) (any, error) {
+	sec, ok := obj.(*corev1.Secret)
+	if !ok {
+		return dropManagedFields(obj)
+	}
+	sec.ManagedFields = nil
+	if len(sec.Data) > 0 {
+		kept := map[string][]byte{}
+		for _, k := range []string{corev1.TLSCertKey, corev1.TLSPrivateKeyKey} {
+			if v, ok := sec.Data[k]; ok {
+				kept[k] = v
+			}
+		}
+		sec.Data = kept
+	}
+	sec.StringData = nil
+	return sec, nil
+}
