@@ -27,6 +27,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
 	"github.com/gantry-dev/gantry/internal/controller/nodelifecycle"
 	"github.com/gantry-dev/gantry/internal/controller/serviceaccount"
+	"github.com/gantry-dev/gantry/internal/controller/servicelb"
 )
 
 // startControllers builds API clients from cfg and starts the control-plane
@@ -170,6 +171,11 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 			cfg := nodelifecycle.DefaultConfig()
 			cfg.NodeMonitorGracePeriod, cfg.DefaultTolerationSeconds = sc.NodeMonitorGracePeriod, sc.DefaultTolerationSeconds
 			return nodelifecycle.New(cfg, kube, log)
+		})
+	}
+	if err == nil {
+		err = add(servicelb.Name, func(kube kubernetes.Interface) (builtController, error) {
+			return servicelb.New(servicelb.DefaultConfig(), kube, log)
 		})
 	}
 	return set, err
