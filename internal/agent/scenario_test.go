@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/container/fake"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
@@ -449,4 +450,94 @@ func TestAgentRestartAdoptsContainers(t *testing.T) {
 	if err != nil || len(ctrs) != 1 {
 		t.Fatalf("containers after restart: %v %v", ctrs, err)
 	}
+}
+
+// The agent asks DrainEndpoints before a deleted pod's containers get
+// SIGTERM, and bounds the wait by half the grace period.
+func TestDrainEndpointsBeforeSIGTERM(t *testing.T) {
+	c := testcluster.Start(t)
+	release := make(chan struct{})
+	asked := make(chan string, 4)
+	var termedWhileDraining, termed, draining, stuck atomic.Bool
+	a := c.AddAgent(t, "node-drain", func(cfg *agent.Config) {
+		cfg.DrainEndpoints = func(ctx context.Context, pod *corev1.Pod) error {
+			draining.Store(true)
+			defer draining.Store(false)
+			asked <- pod.Name
+			if stuck.Load() {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			select {
+			case <-release:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+	e := &env{c: c, agent: a, cs: c.Client, ns: "default"}
+	e.waitNode(t)
+	a.Runtime.AddImage("graceful:1", fake.Image{Program: func(ctx context.Context, p *fake.Process) int {
+		select {
+		case <-p.Signals():
+			termedWhileDraining.Store(draining.Load())
+			termed.Store(true)
+			return 0
+		case <-ctx.Done():
+			return 137
+		}
+	}})
+
+	t.Run("SIGTERM waits until the endpoints are drained", func(t *testing.T) {
+		p := pod("drained", ctr("app", "graceful:1"))
+		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](30)
+		e.createPod(t, p)
+		e.waitPod(t, "drained", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		if err := e.cs.CoreV1().Pods(e.ns).Delete(t.Context(), "drained", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case name := <-asked:
+			if name != "drained" {
+				t.Fatalf("DrainEndpoints asked for %q", name)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("DrainEndpoints was not called for the deleted pod")
+		}
+		if termed.Load() {
+			t.Fatal("the container got SIGTERM while the endpoints were being drained")
+		}
+		close(release)
+		poll(t, 30*time.Second, "pod object removed", func() bool {
+			_, err := e.cs.CoreV1().Pods(e.ns).Get(t.Context(), "drained", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		if !termed.Load() || termedWhileDraining.Load() {
+			t.Errorf("SIGTERM sent %v, during the drain %v; want after it", termed.Load(), termedWhileDraining.Load())
+		}
+	})
+
+	t.Run("the wait is bounded by half the grace period", func(t *testing.T) {
+		termed.Store(false)
+		stuck.Store(true) // the drain never completes
+		p := pod("stuck", ctr("app", "graceful:1"))
+		p.Spec.TerminationGracePeriodSeconds = ptr.To[int64](2)
+		e.createPod(t, p)
+		e.waitPod(t, "stuck", "Running", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
+		start := time.Now()
+		if err := e.cs.CoreV1().Pods(e.ns).Delete(t.Context(), "stuck", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, 30*time.Second, "pod object removed", func() bool {
+			_, err := e.cs.CoreV1().Pods(e.ns).Get(t.Context(), "stuck", metav1.GetOptions{})
+			return apierrors.IsNotFound(err)
+		})
+		if took := time.Since(start); took < time.Second {
+			t.Errorf("pod removed after %v, before half its grace period of 2 s", took)
+		}
+		if !termed.Load() {
+			t.Error("the container was not sent SIGTERM after the bounded wait")
+		}
+	})
 }

@@ -4,6 +4,8 @@
 // process on the fake runtime. Its first argument picks a mode:
 //
 //	serve PORT     HTTP on PORT answering with the hostname; exit 0 on SIGTERM
+//	               (closing at once); with READY_FILE set, /healthz answers
+//	               503 while that file does not exist
 //	get URL        GET URL (retrying for 10 s), print the body; exit 0 on 200
 //	exit CODE      print "stdout CODE" and "stderr CODE", exit CODE
 //	env            print the environment, sorted
@@ -193,7 +195,19 @@ func serve(sys System, port string) int {
 		return 1
 	}
 	host, _ := sys.Hostname()
+	readyFile := ""
+	for _, e := range sys.Environ() {
+		if v, ok := strings.CutPrefix(e, "READY_FILE="); ok {
+			readyFile = v
+		}
+	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && readyFile != "" {
+			if _, err := sys.ReadFile(readyFile); err != nil {
+				http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		fmt.Fprintf(w, "hello from %s\n", host)
 	})}
 	go srv.Serve(l)
