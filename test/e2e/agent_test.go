@@ -237,7 +237,7 @@ spec:
 
 		agent2.kill()
 		killed := time.Now()
-		// docs/design/0003-node-lifecycle.md: with the defaults (15 s grace
+		// docs/design/0008-node-lifecycle.md: with the defaults (15 s grace
 		// period, 10 s default toleration) a dead node's pods run elsewhere
 		// within 30 s; the deadline allows 15 s more for Docker on a busy
 		// machine.
