@@ -124,9 +124,24 @@ type balancer struct {
 	next map[string]uint64 // by namespace/service:port
 }
 
+// retain forgets the positions of backends not in keep (by key).
+func (b *balancer) retain(keep map[string]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for k := range b.next {
+		if !keep[k] {
+			delete(b.next, k)
+		}
+	}
+}
+
+func balancerKey(be backendRef) string {
+	return be.namespace + "/" + be.service + ":" + describePort(be)
+}
+
 // pick returns the next of addrs (non-empty) for the backend be.
 func (b *balancer) pick(be backendRef, addrs []string) string {
-	key := be.namespace + "/" + be.service + ":" + describePort(be)
+	key := balancerKey(be)
 	b.mu.Lock()
 	if b.next == nil {
 		b.next = map[string]uint64{}

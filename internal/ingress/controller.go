@@ -302,7 +302,9 @@ func (c *Controller) rebuild() {
 	}
 	classes := c.classes()
 	served := slices.DeleteFunc(slices.Clone(list), func(ing *networkingv1.Ingress) bool { return !classes.serves(ing) })
-	c.router.table.Store(buildTable(served))
+	t := buildTable(served)
+	c.router.table.Store(t)
+	c.router.lb.retain(t.backendKeys())
 	problems := map[string]bool{}
 	for _, err := range c.certs.build(served, c.store) {
 		problems[err.Error()] = true

@@ -40,8 +40,11 @@
 //     requests go round robin over the ready endpoints or, when none is
 //     ready, the serving terminating ones. A missing Service or port, a
 //     Service without endpoints, an ExternalName Service or a resource
-//     backend answer 503; a backend that fails answers 502, or 504 when it
-//     times out (Config.DialTimeout, Config.ResponseHeaderTimeout).
+//     backend answer 503. A request without a body whose endpoint refuses
+//     the connection is retried on up to two other endpoints (nginx's
+//     proxy_next_upstream error); otherwise a backend that fails answers
+//     502, or 504 when it times out (Config.DialTimeout,
+//     Config.ResponseHeaderTimeout).
 //     Endpoints are read from the caches on every request, so a pod that
 //     stops being ready stops receiving requests as soon as its
 //     EndpointSlice says so.

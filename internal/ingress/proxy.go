@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,16 @@ type router struct {
 
 type targetKey struct{}
 
+// target is the endpoint chosen for a request, and the backend's other
+// endpoints to retry on when it cannot be connected to.
+type target struct {
+	addr string
+	all  []string
+}
+
+// maxRetries bounds the other endpoints tried after a failed connect.
+const maxRetries = 2
+
 func newRouter(cfg Config, services serviceSource, m *metrics, log *slog.Logger) *router {
 	rt := &router{log: log, services: services, metrics: m}
 	rt.table.Store(buildTable(nil))
@@ -41,7 +52,7 @@ func newRouter(cfg Config, services serviceSource, m *metrics, log *slog.Logger)
 	}
 	rt.proxy = &httputil.ReverseProxy{
 		Rewrite:      rewrite,
-		Transport:    timedTransport{next: transport, observe: m.upstream.Observe},
+		Transport:    timedTransport{next: retryTransport{next: transport}, observe: m.upstream.Observe},
 		ErrorHandler: rt.proxyError,
 		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -52,8 +63,8 @@ func newRouter(cfg Config, services serviceSource, m *metrics, log *slog.Logger)
 // header and X-Forwarded-For (appended to the client's), -Host, -Proto and
 // -Port.
 func rewrite(pr *httputil.ProxyRequest) {
-	target, _ := pr.In.Context().Value(targetKey{}).(string)
-	pr.SetURL(&url.URL{Scheme: "http", Host: target})
+	tg, _ := pr.In.Context().Value(targetKey{}).(target)
+	pr.SetURL(&url.URL{Scheme: "http", Host: tg.addr})
 	pr.Out.Host = pr.In.Host
 	pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	pr.SetXForwarded()
@@ -84,14 +95,14 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(rec, "503 service unavailable: "+err.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	target := rt.lb.pick(be, addrs)
-	rt.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), targetKey{}, target)))
+	tg := target{addr: rt.lb.pick(be, addrs), all: addrs}
+	rt.proxy.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), targetKey{}, tg)))
 }
 
 // proxyError answers a failed upstream exchange: 504 for a timeout, 502
 // otherwise (nothing, when the client went away).
 func (rt *router) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	target, _ := r.Context().Value(targetKey{}).(string)
+	tg, _ := r.Context().Value(targetKey{}).(target)
 	code := http.StatusBadGateway
 	var ne net.Error
 	switch {
@@ -100,7 +111,7 @@ func (rt *router) proxyError(w http.ResponseWriter, r *http.Request, err error) 
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		code = http.StatusGatewayTimeout
 	}
-	rt.log.Debug("backend failed", "host", r.Host, "path", r.URL.Path, "endpoint", target, "err", err)
+	rt.log.Debug("backend failed", "host", r.Host, "path", r.URL.Path, "endpoint", tg.addr, "err", err)
 	if code == 499 {
 		if rec, ok := w.(*statusRecorder); ok {
 			rec.code = code
@@ -147,4 +158,37 @@ func (t timedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := t.next.RoundTrip(r)
 	t.observe(time.Since(start).Seconds())
 	return resp, err
+}
+
+// retryTransport retries a request without a body on up to maxRetries
+// other endpoints of its backend when the connection to the chosen one
+// cannot be made (nginx's proxy_next_upstream error): a pod that has just
+// gone away, before its EndpointSlice says so. Nothing was sent then, so
+// the retry is safe; requests with a body are not retried.
+type retryTransport struct {
+	next http.RoundTripper
+}
+
+func (t retryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(r)
+	tg, ok := r.Context().Value(targetKey{}).(target)
+	if err == nil || !ok || !isDialError(err) || (r.Body != nil && r.Body != http.NoBody) {
+		return resp, err
+	}
+	start := slices.Index(tg.all, r.URL.Host)
+	for i := 1; i <= maxRetries && i < len(tg.all); i++ {
+		retry := r.Clone(r.Context())
+		retry.URL.Host = tg.all[(start+i+len(tg.all))%len(tg.all)]
+		resp, err = t.next.RoundTrip(retry)
+		if err == nil || !isDialError(err) {
+			return resp, err
+		}
+	}
+	return resp, err
+}
+
+// isDialError reports whether err is a failure to connect.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }

@@ -131,6 +131,27 @@ func buildTable(ings []*networkingv1.Ingress) *table {
 	return t
 }
 
+// backendKeys returns the balancer keys of every backend in t.
+func (t *table) backendKeys() map[string]bool {
+	keys := map[string]bool{}
+	add := func(rs routeSet) {
+		for _, r := range rs {
+			keys[balancerKey(r.backend)] = true
+		}
+	}
+	add(t.anyHost)
+	for _, rs := range t.exact {
+		add(rs)
+	}
+	for _, rs := range t.wildcard {
+		add(rs)
+	}
+	if t.defaultBackend != nil {
+		keys[balancerKey(*t.defaultBackend)] = true
+	}
+	return keys
+}
+
 // route finds the backend for a request to host (a Host header, port
 // allowed) and path. Hosts are tried from the most specific: the rules of
 // the exact host, then of the wildcard covering it (*.example.com covers
