@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"bufio"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,5 +63,58 @@ func TestRouterRetriesRefusedConnections(t *testing.T) {
 	}
 	if codes[200] != 2 || codes[http.StatusBadGateway] != 2 {
 		t.Errorf("POSTs answered %v, want two 200 and two 502 (requests with a body are not retried)", codes)
+	}
+}
+
+// TestRouterUpgrade: a protocol upgrade (as WebSocket uses) passes
+// through, so the status recorder must let the proxy hijack the client's
+// connection.
+func TestRouterUpgrade(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want upgrade", http.StatusBadRequest)
+			return
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		buf.Flush()
+		line, _ := buf.ReadString('\n')
+		conn.Write([]byte("echo: " + line))
+	}))
+	defer up.Close()
+	port := int32(up.Listener.Addr().(*net.TCPAddr).Port)
+	src := fakeSource{
+		services: map[string]*corev1.Service{"ns/svc": service("ns", "svc", corev1.ServicePort{Port: 80})},
+		slices:   map[string][]*discoveryv1.EndpointSlice{"ns/svc": {slice("ns", "svc", "s", "", port, ep{ip: "127.0.0.1"})}},
+	}
+	m := newMetrics()
+	rt := newRouter(DefaultConfig(), src, m, slog.New(slog.DiscardHandler))
+	rt.table.Store(buildTable([]*networkingv1.Ingress{newIngress("ns", "i", 0, rule("", path("/", prefix, "svc")))}))
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+
+	conn, err := net.DialTimeout("tcp", srv.Listener.Addr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade answered %s", resp.Status)
+	}
+	conn.Write([]byte("ping\n"))
+	line, err := br.ReadString('\n')
+	if err != nil || line != "echo: ping\n" {
+		t.Errorf("after the upgrade read %q, %v; want the backend's echo", line, err)
 	}
 }
