@@ -15,7 +15,7 @@ func TestStaleUDP(t *testing.T) {
 	node := Node{Name: "node1", Addresses: []netip.Addr{addr("192.168.1.10")}}
 	dns := corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53, NodePort: 30053}
 	svcs := []*corev1.Service{
-		newService("dns", "10.96.0.10", withType(corev1.ServiceTypeLoadBalancer), withPorts(dns)),
+		newService("dns", "10.96.0.10", withType(corev1.ServiceTypeLoadBalancer), withPorts(dns), withIngress("192.168.1.10")),
 		newService("web", "10.96.0.11"),
 	}
 	rules := func(svcs []*corev1.Service, eps ...ep) *Ruleset {

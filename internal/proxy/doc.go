@@ -33,9 +33,11 @@
 //     checked before the random pick. The sets survive syncs.
 //   - NodePort and LoadBalancer services: the node port on every local
 //     address but 127.0.0.0/8 (`fib daddr type local`). LoadBalancer ones
-//     also at their port on the node's addresses (this node acts as the
-//     load balancer; setting status.loadBalancer.ingress is not done
-//     here), on status.loadBalancer.ingress IPs and on spec.externalIPs.
+//     also at their port on their status.loadBalancer.ingress IPs (ipMode
+//     VIP or unset; the servicelb controller sets them to the node
+//     addresses, or leaves them empty while the port is taken, and then
+//     only the node port is served). Every service also at its port on
+//     spec.externalIPs.
 //   - externalTrafficPolicy Cluster: node-port and external traffic is
 //     masqueraded (SNAT to the outgoing interface's address). Local: it
 //     goes only to endpoints on this node (nodeName == Config.NodeName)

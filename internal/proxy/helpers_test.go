@@ -34,6 +34,17 @@ func newService(name, vip string, opts ...svcOpt) *corev1.Service {
 
 func withType(t corev1.ServiceType) svcOpt { return func(s *corev1.Service) { s.Spec.Type = t } }
 
+// withIngress sets status.loadBalancer.ingress IPs, as the servicelb
+// controller does.
+func withIngress(ips ...string) svcOpt {
+	return func(s *corev1.Service) {
+		s.Status.LoadBalancer.Ingress = nil
+		for _, ip := range ips {
+			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, corev1.LoadBalancerIngress{IP: ip})
+		}
+	}
+}
+
 func withNodePort(np int32) svcOpt {
 	return func(s *corev1.Service) {
 		if s.Spec.Type == corev1.ServiceTypeClusterIP {

@@ -23,7 +23,7 @@ func tableRuleset() *Ruleset {
 			newService("web", "10.96.0.10"),
 			newService("sticky", "10.96.0.11", withAffinity(60)),
 			newService("empty", "10.96.0.12", withNodePort(30012)),
-			newService("lb", "10.96.0.13", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30013)),
+			newService("lb", "10.96.0.13", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30013), withIngress("10.0.0.1")),
 			newService("local", "10.96.0.14", withNodePort(30014), withLocal()),
 			newService("udp", "10.96.0.15", withPorts(corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53})),
 			newService("sctp", "10.96.0.16", withPorts(corev1.ServicePort{Name: "s", Protocol: corev1.ProtocolSCTP, Port: 9})),
@@ -203,7 +203,7 @@ func TestNFTBackendTraffic(t *testing.T) {
 		newService("web", "10.96.0.10"),
 		newService("sticky", "10.96.0.11", withAffinity(600)),
 		newService("empty", "10.96.0.12", withNodePort(30012)),
-		newService("lb", "10.96.0.13", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30013)),
+		newService("lb", "10.96.0.13", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30013), withIngress("10.0.0.1")),
 		newService("udp", "10.96.0.15", withPorts(corev1.ServicePort{Name: "dns", Protocol: corev1.ProtocolUDP, Port: 53})),
 	}
 	all := []ep{"10.0.0.11", "10.0.0.12", "10.0.0.13"}

@@ -346,7 +346,7 @@ func TestRunNetfilter(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	if _, err := client.CoreV1().Services("default").Create(ctx, newService("web", "10.96.0.10", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30080)), metav1.CreateOptions{}); err != nil {
+	if _, err := client.CoreV1().Services("default").Create(ctx, newService("web", "10.96.0.10", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30080), withIngress("10.0.0.1")), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.DiscoveryV1().EndpointSlices("default").Create(ctx, newSlice("web", "a", 8080, "10.0.0.11"), metav1.CreateOptions{}); err != nil {

@@ -21,8 +21,9 @@ const DefaultAffinityTimeout = 10800 * time.Second
 type Ruleset struct {
 	// Services holds one entry per service port, sorted by Key.
 	Services []ServicePort
-	// NodeAddresses are the node addresses LoadBalancer services are
-	// served on (at their service port).
+	// NodeAddresses are this node's IPv4 addresses (informational:
+	// LoadBalancer services are served on their status.loadBalancer.ingress
+	// IPs, which the servicelb controller sets to the node addresses).
 	NodeAddresses []netip.Addr
 	// ClusterCIDR, when valid, is the pod network: traffic to a cluster IP
 	// from outside it is masqueraded, as kube-proxy's --cluster-cidr does.
@@ -42,9 +43,9 @@ type ServicePort struct {
 	Port      uint16
 	// NodePort is served on every local address; 0 means none.
 	NodePort uint16
-	// ExternalAddrs are served at Port like NodePort traffic: the node
-	// addresses for a LoadBalancer service, spec.externalIPs and the IPs
-	// of status.loadBalancer.ingress.
+	// ExternalAddrs are served at Port like NodePort traffic:
+	// spec.externalIPs and, for a LoadBalancer service, the IPs of
+	// status.loadBalancer.ingress whose ipMode is VIP (or unset).
 	ExternalAddrs []netip.Addr
 	// Endpoints receive traffic to ClusterIP (ready ones, or else the
 	// serving and terminating ones). Sorted by address and port.
@@ -138,7 +139,8 @@ func (r *Ruleset) HasEndpoint(addr netip.Addr) bool {
 type Node struct {
 	// Name is matched against endpoints' nodeName for traffic policy Local.
 	Name string
-	// Addresses are served for LoadBalancer services at their port.
+	// Addresses are the node's addresses, copied (IPv4 only) into
+	// Ruleset.NodeAddresses.
 	Addresses []netip.Addr
 	// ClusterCIDR is copied into the Ruleset (see Ruleset.ClusterCIDR).
 	ClusterCIDR netip.Prefix
@@ -180,7 +182,7 @@ func Compute(services []*corev1.Service, endpointSlices []*discoveryv1.EndpointS
 				affinity = time.Duration(*c.ClientIP.TimeoutSeconds) * time.Second
 			}
 		}
-		external := externalAddrs(svc, nodeAddrs)
+		external := externalAddrs(svc)
 		svcSlices := bySvc[svc.Namespace+"/"+svc.Name]
 		for _, p := range svc.Spec.Ports {
 			if !supportedProtocol(p.Protocol) || p.Port <= 0 || p.Port > 65535 {
@@ -235,9 +237,12 @@ func serviceIPv4(svc *corev1.Service) (netip.Addr, bool) {
 }
 
 // externalAddrs returns the addresses a service is served on besides its
-// cluster IP: the node's addresses for a LoadBalancer (this node acts as
-// the load balancer), spec.externalIPs and status.loadBalancer.ingress IPs.
-func externalAddrs(svc *corev1.Service, nodeAddrs []netip.Addr) []netip.Addr {
+// cluster IP: spec.externalIPs and, for a LoadBalancer, the IPs of
+// status.loadBalancer.ingress, as kube-proxy does. Ingress entries with
+// ipMode Proxy are skipped (the load balancer sends traffic to the node,
+// not to that IP). A LoadBalancer without ingress (pending) gets only its
+// node port.
+func externalAddrs(svc *corev1.Service) []netip.Addr {
 	var out []netip.Addr
 	add := func(s string) {
 		if a, err := netip.ParseAddr(s); err == nil && a.Unmap().Is4() && !slices.Contains(out, a.Unmap()) {
@@ -245,10 +250,10 @@ func externalAddrs(svc *corev1.Service, nodeAddrs []netip.Addr) []netip.Addr {
 		}
 	}
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
-		for _, a := range nodeAddrs {
-			add(a.String())
-		}
 		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.IPMode != nil && *in.IPMode == corev1.LoadBalancerIPModeProxy {
+				continue
+			}
 			add(in.IP)
 		}
 	}

@@ -83,15 +83,28 @@ func TestCompute(t *testing.T) {
 		})},
 		want: []ServicePort{base(ServicePort{Name: "cip", ClusterIP: addr("10.96.0.30")})},
 	}, {
-		name: "LoadBalancer is served on the node's IPv4 addresses, ingress IPs and external IPs",
+		name: "LoadBalancer is served on its VIP-mode ingress IPs and external IPs",
 		services: []*corev1.Service{newService("lb", "10.96.0.40", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30081), func(s *corev1.Service) {
 			s.Spec.ExternalIPs = []string{"203.0.113.7"}
-			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.168.1.10"}, {IP: "198.51.100.1"}, {Hostname: "lb.example"}}
+			vip, proxy := corev1.LoadBalancerIPModeVIP, corev1.LoadBalancerIPModeProxy
+			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.168.1.20", IPMode: &vip}, {IP: "198.51.100.1"}, {Hostname: "lb.example"}, {IP: "198.51.100.2", IPMode: &proxy}, {IP: "fd00::2"}}
 		})},
 		slices: []*discoveryv1.EndpointSlice{newSlice("lb", "a", 8080, "10.0.0.11")},
 		want: []ServicePort{base(ServicePort{Name: "lb", ClusterIP: addr("10.96.0.40"), NodePort: 30081,
-			ExternalAddrs: []netip.Addr{addr("192.168.1.10"), addr("198.51.100.1"), addr("203.0.113.7")},
+			ExternalAddrs: []netip.Addr{addr("192.168.1.20"), addr("198.51.100.1"), addr("203.0.113.7")},
 			Endpoints:     eps(8080, "10.0.0.11")})},
+	}, {
+		name:     "pending LoadBalancer (no ingress) gets only its node port, not the node's addresses",
+		services: []*corev1.Service{newService("lbp", "10.96.0.41", withType(corev1.ServiceTypeLoadBalancer), withNodePort(30083))},
+		slices:   []*discoveryv1.EndpointSlice{newSlice("lbp", "a", 8080, "10.0.0.11")},
+		want: []ServicePort{base(ServicePort{Name: "lbp", ClusterIP: addr("10.96.0.41"), NodePort: 30083,
+			Endpoints: eps(8080, "10.0.0.11")})},
+	}, {
+		name:     "ingress of a service that is not a LoadBalancer is ignored",
+		services: []*corev1.Service{newService("np", "10.96.0.42", withNodePort(30084), withIngress("192.168.1.10"))},
+		slices:   []*discoveryv1.EndpointSlice{newSlice("np", "a", 8080, "10.0.0.11")},
+		want: []ServicePort{base(ServicePort{Name: "np", ClusterIP: addr("10.96.0.42"), NodePort: 30084,
+			Endpoints: eps(8080, "10.0.0.11")})},
 	}, {
 		name:     "externalTrafficPolicy Local picks this node's endpoints",
 		services: []*corev1.Service{newService("loc", "10.96.0.50", withNodePort(30082), withLocal())},

@@ -175,7 +175,19 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 	}
 	if err == nil {
 		err = add(servicelb.Name, func(kube kubernetes.Interface) (builtController, error) {
-			return servicelb.New(servicelb.DefaultConfig(), kube, log)
+			// Ports this server itself listens on in front of the node
+			// addresses; a LoadBalancer service on one would shadow it.
+			cfg := servicelb.DefaultConfig()
+			reserve := func(port int, owner string) {
+				if port > 0 {
+					cfg.ReservedPorts = append(cfg.ReservedPorts, servicelb.ReservedPort{Port: int32(port), Owner: owner})
+				}
+			}
+			reserve(sc.IngressHTTPPort, "the ingress controller")
+			reserve(sc.IngressHTTPSPort, "the ingress controller")
+			reserve(sc.Port, "the API server")
+			reserve(10250, "the node agent")
+			return servicelb.New(cfg, kube, log)
 		})
 	}
 	return set, err
