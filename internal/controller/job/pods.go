@@ -33,6 +33,11 @@ func podReady(p *corev1.Pod) bool {
 func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, indexed bool, completions int32, completed map[int]bool) tally {
 	var t tally
 	unc := job.Status.UncountedTerminatedPods
+	// Once the Job is finishing, every pod's finalizer goes (Kubernetes'
+	// canRemoveFinalizer): the pods being deleted may never reach a
+	// terminal phase; on the way to Failed they count as failures.
+	failing := conditionTrue(job.Status.Conditions, batchv1.JobFailureTarget)
+	finishing := failing || conditionTrue(job.Status.Conditions, batchv1.JobSuccessCriteriaMet)
 	seen := map[types.UID]bool{}
 	for _, u := range unc.Succeeded {
 		seen[u] = true
@@ -85,6 +90,12 @@ func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, i
 			}
 			unc.Failed = append(unc.Failed, p.UID)
 			t.newFailed++
+		case finishing:
+			t.release = append(t.release, p)
+			if failing {
+				unc.Failed = append(unc.Failed, p.UID)
+				t.newFailed++
+			}
 		}
 	}
 	return t

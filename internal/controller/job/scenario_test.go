@@ -222,6 +222,32 @@ func TestScenarioJob(t *testing.T) {
 		}
 	})
 
+	t.Run("fail job while another pod runs", func(t *testing.T) {
+		// With a podFailurePolicy, deleted pods only count once Failed; the
+		// running pod deleted for the failure must not hold the Job forever.
+		ns := "failjob"
+		createNamespace(t, cs, ns)
+		startAgent(t, c, ns)
+		j := newJob("pair", 2, 2)
+		j.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
+			{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{42}}},
+		}}
+		createJob(t, cs, ns, j)
+		pods := waitRunning(t, cs, ns, "pair", 2)
+		finishPod(t, cs, &pods[0], 42)
+		j = finishedWith(t, cs, ns, "pair", batchv1.JobFailed, "PodFailurePolicy")
+		if j.Status.Active != 0 || j.Status.Failed != 2 {
+			t.Errorf("status %+v", j.Status)
+		}
+		eventually(t, "the running pod deleted", func(ctx context.Context) (string, error) {
+			_, err := cs.CoreV1().Pods(ns).Get(ctx, pods[1].Name, metav1.GetOptions{})
+			if !apierrors.IsNotFound(err) {
+				return fmt.Sprintf("pod %s still there (%v)", pods[1].Name, err), nil
+			}
+			return "", nil
+		})
+	})
+
 	t.Run("suspend and resume", func(t *testing.T) {
 		ns := "suspend"
 		createNamespace(t, cs, ns)
