@@ -154,6 +154,55 @@ spec:
 		}
 	})
 
+	t.Run("LoadBalancer answers from the host on its own port; a second one on that port stays pending", func(t *testing.T) {
+		lb := strings.ReplaceAll(`
+apiVersion: v1
+kind: Service
+metadata: {name: web-lb, namespace: NS}
+spec:
+  type: LoadBalancer
+  selector: {app: web}
+  ports: [{name: http, port: 18081, targetPort: http}]
+`, "NS", ns)
+		c.kubectl(lb, "apply", "-f", "-")
+		ip := c.waitFor("service/web-lb", "{.status.loadBalancer.ingress[0].ip}", "load-balancer ingress", func(s string) bool { return s != "" })
+		client := &http.Client{Timeout: 5 * time.Second}
+		var body []byte
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := client.Get("http://" + ip + ":18081/")
+			if err == nil {
+				body, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET the load balancer %s:18081 from the host: %v", ip, err)
+			}
+			time.Sleep(100 * time.Millisecond) // polling interval: rules apply within a second
+		}
+		if !strings.HasPrefix(string(body), "hello from web-") {
+			t.Errorf("load balancer answered %q", body)
+		}
+		c.kubectl(strings.ReplaceAll(lb, "name: web-lb", "name: web-lb2"), "apply", "-f", "-")
+		c.waitFor("service/web-lb2", `{.metadata.name}`, "created", equals("web-lb2"))
+		deadline = time.Now().Add(30 * time.Second)
+		for {
+			ev := c.kubectl("", "get", "events", "-n", ns, "--field-selector", "involvedObject.name=web-lb2,reason=PortConflict", "-o", "jsonpath={.items[*].message}")
+			if strings.Contains(ev, "18081/TCP") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no PortConflict event for web-lb2; events: %q", ev)
+			}
+			time.Sleep(200 * time.Millisecond) // polling interval
+		}
+		if got := c.jsonpath("service/web-lb2", "{.status.loadBalancer.ingress}"); got != "" {
+			t.Errorf("second LoadBalancer on port 18081 got ingress %s, want pending", got)
+		}
+		c.kubectl("", "delete", "service", "web-lb", "web-lb2", "-n", ns)
+	})
+
 	t.Run("a rolling update under constant load loses no request", func(t *testing.T) {
 		// The backends exit at once on SIGTERM (no preStop sleep, no
 		// graceful shutdown), so a request sent to a pod after its SIGTERM
