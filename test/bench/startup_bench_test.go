@@ -90,12 +90,6 @@ func BenchmarkIdleRSS(b *testing.B) {
 		b.Skip("reads /proc/PID/status")
 	}
 	binaryPath(b)
-	const (
-		window    = 3 * time.Second
-		tolerance = 1024 // KiB
-		every     = 250 * time.Millisecond
-		bound     = 30 * time.Second
-	)
 	var rss, hwm, anon, file float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -105,39 +99,13 @@ func BenchmarkIdleRSS(b *testing.B) {
 			b.Fatal(err)
 		}
 		pid := p.cmd.Process.Pid
-		type sample struct {
-			at  time.Time
-			kib int64
-		}
-		var samples []sample
-		deadline := time.Now().Add(bound)
-		stable := false
-		var err error
-		for !stable && time.Now().Before(deadline) {
-			var kib int64
-			kib, err = vmStatus(pid, "VmRSS")
-			if err != nil {
-				p.stop()
-				b.Fatal(err)
-			}
-			now := time.Now()
-			samples = append(samples, sample{now, kib})
-			for len(samples) > 1 && now.Sub(samples[1].at) >= window {
-				samples = samples[1:]
-			}
-			if now.Sub(samples[0].at) >= window {
-				lo, hi := samples[0].kib, samples[0].kib
-				for _, s := range samples {
-					lo, hi = min(lo, s.kib), max(hi, s.kib)
-				}
-				stable = hi-lo <= tolerance
-			}
-			if !stable {
-				time.Sleep(every) // sampling interval
-			}
+		last, stable, err := waitStableRSS(pid)
+		if err != nil {
+			p.stop()
+			b.Fatal(err)
 		}
 		if !stable {
-			b.Logf("VmRSS not stable within %v; reporting the last sample", bound)
+			b.Logf("VmRSS not stable within %v; reporting the last sample", rssBound)
 		}
 		var kib [3]int64 // VmHWM, RssAnon, RssFile
 		for j, field := range []string{"VmHWM", "RssAnon", "RssFile"} {
@@ -149,7 +117,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		rss += float64(samples[len(samples)-1].kib) / 1024
+		rss += float64(last) / 1024
 		hwm += float64(kib[0]) / 1024
 		anon += float64(kib[1]) / 1024
 		file += float64(kib[2]) / 1024
@@ -158,6 +126,50 @@ func BenchmarkIdleRSS(b *testing.B) {
 	b.ReportMetric(hwm/float64(b.N), "peak-MiB")
 	b.ReportMetric(anon/float64(b.N), "anon-MiB")
 	b.ReportMetric(file/float64(b.N), "file-MiB")
+}
+
+// rssBound is how long waitStableRSS waits for a stable resident set.
+const rssBound = 30 * time.Second
+
+// waitStableRSS samples VmRSS of pid every 250 ms until it has stayed
+// within 1 MiB for 3 s (at most rssBound) and returns the last sample in
+// KiB and whether it was stable.
+func waitStableRSS(pid int) (int64, bool, error) {
+	const (
+		window    = 3 * time.Second
+		tolerance = 1024 // KiB
+		every     = 250 * time.Millisecond
+	)
+	type sample struct {
+		at  time.Time
+		kib int64
+	}
+	var samples []sample
+	deadline := time.Now().Add(rssBound)
+	for {
+		kib, err := vmStatus(pid, "VmRSS")
+		if err != nil {
+			return 0, false, err
+		}
+		now := time.Now()
+		samples = append(samples, sample{now, kib})
+		for len(samples) > 1 && now.Sub(samples[1].at) >= window {
+			samples = samples[1:]
+		}
+		if now.Sub(samples[0].at) >= window {
+			lo, hi := samples[0].kib, samples[0].kib
+			for _, s := range samples {
+				lo, hi = min(lo, s.kib), max(hi, s.kib)
+			}
+			if hi-lo <= tolerance {
+				return kib, true, nil
+			}
+		}
+		if now.After(deadline) {
+			return kib, false, nil
+		}
+		time.Sleep(every) // sampling interval
+	}
 }
 
 // ms converts a duration to fractional milliseconds.
