@@ -163,9 +163,10 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 	}()
 
+	// Every exit stops what Run started: cancel first, as the goroutines
+	// and the informers stop on ctx.
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.queue.ShutDown()
+	defer func() { cancel(); c.queue.ShutDown(); wg.Wait() }()
 	wg.Go(func() { c.ensureClass(ctx) })
 
 	handlers := cache.ResourceEventHandlerFuncs{
@@ -201,7 +202,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	}
 
 	c.store.factory.Start(ctx.Done())
-	defer c.store.factory.Shutdown()
+	defer func() { cancel(); c.store.factory.Shutdown() }()
 	if !cache.WaitForCacheSync(ctx.Done(), c.store.synced...) {
 		return nil // ctx ended first
 	}
