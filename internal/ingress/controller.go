@@ -151,7 +151,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		}
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
-			c.log.Error("ingress listener disabled: cannot bind its address; Ingresses are not served on it (choose another port with --ingress-"+l.name+"-port, 0 to disable)",
+			c.log.Error("ingress listener disabled: cannot bind its address; the controller runs without it (configure another port, or 0 to disable it)",
 				"listener", l.name, "addr", l.addr, "err", err)
 			continue
 		}
