@@ -162,6 +162,11 @@ func (c *Controller) Run(ctx context.Context) error {
 			b.ln.Close()
 		}
 	}()
+	if len(listeners) == 0 && len(c.cfg.StatusAddresses) > 0 {
+		// Nothing serves: Ingresses must not claim an address.
+		c.log.Warn("no ingress listener: statuses are not written")
+		c.cfg.StatusAddresses = nil
+	}
 
 	// Every exit stops what Run started: cancel first, as the goroutines
 	// and the informers stop on ctx.

@@ -68,7 +68,8 @@
 // Every served Ingress gets status.loadBalancer.ingress set to
 // Config.StatusAddresses (IPs as ip, names as hostname); an Ingress that
 // stops being served has it cleared, but only when it holds nothing but
-// those addresses (another controller may have written it). The
+// those addresses (another controller may have written it). With no
+// listener bound, no status is written. The
 // composition root (internal/server) passes the address the API server
 // binds, or, when that is the unspecified address, the host's first
 // non-loopback IPv4 address, the one it publishes as the kubernetes
