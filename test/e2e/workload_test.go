@@ -122,6 +122,50 @@ spec:
 		c.kubectl("", "delete", "pod", "plain", "tolerant", "-n", ns, "--wait=false")
 	})
 
+	t.Run("an HPA scales a Deployment up under CPU load and back down after it", func(t *testing.T) {
+		c.kubectl(strings.ReplaceAll(strings.ReplaceAll(`
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: burner, namespace: NS}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: burner}}
+  template:
+    metadata: {labels: {app: burner}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - {name: burn, image: IMG, args: [burn, /load/on], resources: {requests: {cpu: 100m}}, volumeMounts: [{name: load, mountPath: /load}]}
+      volumes: [{name: load, emptyDir: {}}]
+---
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: burner, namespace: NS}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: burner}
+  minReplicas: 1
+  maxReplicas: 3
+  metrics:
+  - type: Resource
+    resource: {name: cpu, target: {type: Utilization, averageUtilization: 50}}
+  behavior:
+    scaleDown: {stabilizationWindowSeconds: 0}
+`, "NS", ns), "IMG", img), "apply", "-f", "-")
+		c.kubectl("", "rollout", "status", "deployment/burner", "-n", ns, "--timeout=120s")
+		pod := c.jsonpath("pods", `{.items[?(@.metadata.labels.app=="burner")].metadata.name}`)
+		c.kubectl("", "exec", pod, "-n", ns, "--", "/testimage", "write", "/load/on", "on")
+		// Usage is sampled every 10 s and the autoscaler syncs every 15 s.
+		c.waitForLong("deployment/burner", "{.spec.replicas}", "scaled up to 3", equals("3"))
+		if out := c.kubectl("", "get", "hpa", "burner", "-n", ns); strings.Contains(out, "<unknown>") {
+			t.Errorf("kubectl get hpa shows <unknown> targets while pods run:\n%s", out)
+		}
+		c.kubectl("", "exec", pod, "-n", ns, "--", "/testimage", "rm", "/load/on")
+		c.waitForLong("deployment/burner", "{.spec.replicas}", "scaled back down to 1", equals("1"))
+		if out := c.kubectl("", "describe", "hpa", "burner", "-n", ns); !strings.Contains(out, "SuccessfulRescale") {
+			t.Errorf("kubectl describe hpa lacks SuccessfulRescale events:\n%s", out)
+		}
+	})
+
 	t.Run("a Job runs to completion", func(t *testing.T) {
 		c.kubectl(strings.ReplaceAll(strings.ReplaceAll(`
 apiVersion: batch/v1
@@ -143,9 +187,12 @@ spec:
 }
 
 // waitForValue polls get until match accepts its result.
-func (c *nodeCluster) waitForValue(get func() string, what string, match func(string) bool) {
+func (c *nodeCluster) waitForValue(get func() string, what string, match func(string) bool, timeout ...time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
+	if len(timeout) > 0 {
+		deadline = time.Now().Add(timeout[0])
+	}
 	for {
 		last := get()
 		if match(last) {
@@ -156,6 +203,13 @@ func (c *nodeCluster) waitForValue(get func() string, what string, match func(st
 		}
 		time.Sleep(200 * time.Millisecond) // polling interval
 	}
+}
+
+// waitForLong is waitFor with a 3-minute deadline, for the autoscaler's
+// sampling and sync periods.
+func (c *nodeCluster) waitForLong(obj, path, what string, match func(string) bool) {
+	c.t.Helper()
+	c.waitForValue(func() string { return c.jsonpath(obj, path) }, obj+": "+what, match, 3*time.Minute)
 }
 
 // dockerRmi removes an image tag, for cleanups.

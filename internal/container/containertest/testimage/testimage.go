@@ -21,6 +21,7 @@
 //	lookup NAME    resolve NAME with the process's resolver, print the addresses sorted
 //	write FILE S   write S to FILE
 //	rm FILE        remove FILE
+//	burn FILE      use a whole CPU while FILE exists, idle otherwise; exit 0 on SIGTERM
 //
 // lookup, write and rm use the real resolver and file system, not System:
 // they are for images on a real runtime.
@@ -124,6 +125,21 @@ func Main(args []string, sys System) int {
 			return 1
 		}
 		return 0
+	case "burn":
+		fmt.Fprintln(out, "burning while", arg(1), "exists")
+		for {
+			select {
+			case <-sys.Signals():
+				return 0
+			default:
+			}
+			if _, err := sys.ReadFile(arg(1)); err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+			}
+		}
 	case "cat":
 		for _, f := range args[1:] {
 			b, err := sys.ReadFile(f)
