@@ -243,6 +243,24 @@ func TestOOMFromEvents(t *testing.T) {
 	}
 
 	stubborn := start("stubborn", "ignore-term")
+	// Stop it only once it handles SIGTERM, so that the kill is what
+	// ends it (a signal during the program's start-up ends it otherwise).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rc, err := r.ContainerLogs(ctx, stubborn, container.LogOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(rc)
+		rc.Close()
+		if strings.Contains(string(out), "ignoring SIGTERM") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stubborn container printed %q, not yet ignoring SIGTERM", out)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
 	if err := r.StopContainer(ctx, stubborn, 0); err != nil {
 		t.Fatal(err)
 	}
