@@ -92,6 +92,9 @@ func TestAgentJoin(t *testing.T) {
 					t.Errorf("cleanup: docker rm: %v\n%s", err, out)
 				}
 			}
+			// A killed agent's proxy leaves its nftables table behind;
+			// its service rules would catch later tests' service IPs.
+			removeProxyTable(node)
 		}
 		_ = exec.Command("docker", "network", "rm", "gantry-"+strings.ReplaceAll(cidr, "/", "-")).Run()
 	})

@@ -71,6 +71,7 @@ func startNodeCluster(t *testing.T) *nodeCluster {
 			}
 		}
 		_ = exec.Command("docker", "network", "rm", "gantry-"+strings.ReplaceAll(cidr, "/", "-")).Run()
+		removeProxyTable(c.nodeName)
 	})
 	c.start()
 	return c
@@ -166,6 +167,15 @@ func portForwardGet(t *testing.T, kc, ns, obj string, port int) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+// removeProxyTable deletes a node's nftables table if a stopped or killed
+// node left it (a node stopped cleanly removes its own).
+func removeProxyTable(node string) {
+	table := "gantry-" + strings.ReplaceAll(node, ".", "_")
+	if exec.Command("nft", "list", "table", "ip", table).Run() == nil {
+		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
+	}
 }
 
 func equals(want string) func(string) bool { return func(s string) bool { return s == want } }
