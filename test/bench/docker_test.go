@@ -84,6 +84,26 @@ func (d *dockerAPI) list(ctx context.Context, labels ...string) ([]dockerContain
 	return out, err
 }
 
+// imageTagged returns the first tag of an image of repository repo.
+func (d *dockerAPI) imageTagged(ctx context.Context, repo string) (string, error) {
+	f, err := json.Marshal(map[string][]string{"reference": {repo}})
+	if err != nil {
+		return "", err
+	}
+	var out []struct {
+		RepoTags []string `json:"RepoTags"`
+	}
+	if err := d.do(ctx, http.MethodGet, "/images/json?filters="+url.QueryEscape(string(f)), nil, &out); err != nil {
+		return "", err
+	}
+	for _, img := range out {
+		if len(img.RepoTags) > 0 {
+			return img.RepoTags[0], nil
+		}
+	}
+	return "", fmt.Errorf("no image of %s", repo)
+}
+
 // removeLabelled force-removes every container carrying label.
 func (d *dockerAPI) removeLabelled(ctx context.Context, label string) {
 	list, err := d.list(ctx, label)

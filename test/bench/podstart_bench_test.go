@@ -63,7 +63,7 @@ func BenchmarkPodStart(b *testing.B) {
 	if _, _, err := startPods(ctx, cs, image, "warm", 1); err != nil {
 		b.Fatal(err)
 	}
-	pause := pauseImageOf(b, dk, nodeName)
+	pause := pauseImageOf(b, dk)
 
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("gantry/pods=%d", n), func(b *testing.B) {
@@ -139,14 +139,15 @@ func waitNodeReady(b *testing.B, cs kubernetes.Interface, name string) {
 	}
 }
 
-// pauseImageOf returns the image of one of the node's sandboxes.
-func pauseImageOf(b *testing.B, dk *dockerAPI, node string) string {
+// pauseImageOf returns Gantry's pause image, which the node built for its
+// first pod.
+func pauseImageOf(b *testing.B, dk *dockerAPI) string {
 	b.Helper()
-	list, err := dk.list(b.Context(), "io.gantry.node="+node, "io.gantry.kind=sandbox")
-	if err != nil || len(list) == 0 {
-		b.Fatalf("no sandbox of node %s found in Docker (err %v)", node, err)
+	ref, err := dk.imageTagged(b.Context(), "gantry/pause")
+	if err != nil {
+		b.Fatalf("Gantry's pause image: %v", err)
 	}
-	return list[0].Image
+	return ref
 }
 
 // startPods creates n pods named prefix-i with 16 clients and waits until
