@@ -21,6 +21,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
@@ -238,13 +239,23 @@ func TestScenarioDisruption(t *testing.T) {
 			t.Fatal(err)
 		}
 		// As an eviction that never got to delete the pod leaves it, three
-		// minutes ago (the timeout is two).
-		p.Status.Phase = corev1.PodRunning
-		p.Status.Conditions = []corev1.PodCondition{{
-			Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
-			LastTransitionTime: metav1.NewTime(time.Now().Add(-3 * time.Minute)),
-		}}
-		if _, err := cs.CoreV1().Pods(ns).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+		// minutes ago (the timeout is two). The scheduler may write the pod
+		// (binding) meanwhile: retry with the current object.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			p.Status.Phase = corev1.PodRunning
+			p.Status.Conditions = []corev1.PodCondition{{
+				Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI",
+				LastTransitionTime: metav1.NewTime(time.Now().Add(-3 * time.Minute)),
+			}}
+			_, err := cs.CoreV1().Pods(ns).UpdateStatus(t.Context(), p, metav1.UpdateOptions{})
+			if err != nil {
+				if cur, gerr := cs.CoreV1().Pods(ns).Get(t.Context(), "marked", metav1.GetOptions{}); gerr == nil {
+					p = cur
+				}
+			}
+			return err
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "condition reset", func(ctx context.Context) (string, error) {
