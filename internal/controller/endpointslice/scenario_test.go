@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/gantry-dev/gantry/internal/controller/endpointslice"
 	"github.com/gantry-dev/gantry/internal/testcluster"
@@ -62,10 +63,21 @@ func createPod(t *testing.T, cs kubernetes.Interface, name, app string, httpPort
 	if ready {
 		status = corev1.ConditionTrue
 	}
-	p.Status.Phase = corev1.PodRunning
-	p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
-	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
-	if _, err := cs.CoreV1().Pods(ns).UpdateStatus(t.Context(), p, metav1.UpdateOptions{}); err != nil {
+	// The scheduler may write the pod's status meanwhile: retry on
+	// conflict with the current object.
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		p.Status.Phase = corev1.PodRunning
+		p.Status.PodIP, p.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status}}
+		_, err := cs.CoreV1().Pods(ns).UpdateStatus(t.Context(), p, metav1.UpdateOptions{})
+		if err != nil {
+			if cur, gerr := cs.CoreV1().Pods(ns).Get(t.Context(), p.Name, metav1.GetOptions{}); gerr == nil {
+				p = cur
+			}
+		}
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
