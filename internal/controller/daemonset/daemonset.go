@@ -79,7 +79,7 @@ type Controller struct {
 	revIndex   cache.Indexer
 	synced     []cache.InformerSynced
 	ctrl       *controller.Controller
-	exp        *expectations
+	exp        *controller.Expectations
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -103,7 +103,7 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: newExpectations(cfg.ExpectationsTimeout, cfg.Now)}
+	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: controller.NewExpectations(cfg.ExpectationsTimeout, cfg.Now)}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
 	c.broadcaster = record.NewBroadcaster()
@@ -236,9 +236,9 @@ func (c *Controller) podEvent(obj any, what string) {
 	key := keyOf(pod.Namespace, ref.Name)
 	switch {
 	case what == "add" && pod.DeletionTimestamp == nil:
-		c.exp.creationObserved(key)
+		c.exp.CreationObserved(key)
 	case what == "delete", pod.DeletionTimestamp != nil:
-		c.exp.deletionObserved(key, keyOf(pod.Namespace, pod.Name))
+		c.exp.DeletionObserved(key, keyOf(pod.Namespace, pod.Name))
 	}
 	c.ctrl.Enqueue(key)
 }

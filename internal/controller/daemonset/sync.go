@@ -27,7 +27,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 	cached, err := c.dsLister.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return controller.Result{}, nil
 	}
 	if err != nil {
@@ -50,7 +50,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	hash := cur.Labels[appsv1.DefaultDaemonSetUniqueLabelKey]
 
 	var syncErr error
-	if c.exp.satisfied(key) {
+	if c.exp.Satisfied(key) {
 		plan := c.plan(ds, nodes, pods, hash)
 		syncErr = c.apply(ctx, key, ds, plan, hash)
 	}
@@ -300,7 +300,7 @@ func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet
 	for _, pod := range p.delete {
 		delKeys = append(delKeys, keyOf(pod.Namespace, pod.Name))
 	}
-	c.exp.expect(key, len(p.create), delKeys)
+	c.exp.Expect(key, len(p.create), delKeys)
 	for _, pod := range p.failed {
 		c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDaemonPod", "Found failed daemon pod %s/%s on node %s, will try to kill it", pod.Namespace, pod.Name, pod.Spec.NodeName)
 	}
@@ -313,7 +313,7 @@ func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet
 		wg.Go(func() {
 			created, err := c.kube.CoreV1().Pods(ds.Namespace).Create(ctx, newPod(ds, node, hash), metav1.CreateOptions{})
 			if err != nil {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 				if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 					c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 				}
@@ -329,7 +329,7 @@ func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet
 		wg.Go(func() {
 			err := c.kube.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &pod.UID}})
 			if err != nil && !apierrors.IsNotFound(err) {
-				c.exp.deletionObserved(key, keyOf(pod.Namespace, pod.Name))
+				c.exp.DeletionObserved(key, keyOf(pod.Namespace, pod.Name))
 				c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("delete pod %s: %w", pod.Name, err))
@@ -337,7 +337,7 @@ func (c *Controller) apply(ctx context.Context, key string, ds *appsv1.DaemonSet
 				return
 			}
 			if err != nil {
-				c.exp.deletionObserved(key, keyOf(pod.Namespace, pod.Name))
+				c.exp.DeletionObserved(key, keyOf(pod.Namespace, pod.Name))
 				return
 			}
 			c.recorder.Eventf(ds, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %v", pod.Name)

@@ -26,7 +26,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 	cached, err := c.setLister.StatefulSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return controller.Result{}, nil
 	}
 	if err != nil {
@@ -51,7 +51,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 
 	var syncErr error
-	if c.exp.satisfied(key) {
+	if c.exp.Satisfied(key) {
 		s := c.decide(set, pods, current.Name, update.Name)
 		syncErr = c.apply(ctx, key, set, currentSet, updateSet, s, current.Name, update.Name)
 	}
@@ -207,7 +207,7 @@ func (c *Controller) apply(ctx context.Context, key string, set, currentSet, upd
 	for _, p := range s.delete {
 		delKeys = append(delKeys, keyOf(p.Namespace, p.Name))
 	}
-	c.exp.expect(key, len(s.create), delKeys)
+	c.exp.Expect(key, len(s.create), delKeys)
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -223,7 +223,7 @@ func (c *Controller) apply(ctx context.Context, key string, set, currentSet, upd
 			pod := versionedPod(set, currentSet, updateSet, ord, currentRev, updateRev)
 			pod.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(set, controllerKind)}
 			if err := c.ensureClaims(ctx, set, ord); err != nil {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 				fail(err)
 				return
 			}
@@ -232,9 +232,9 @@ func (c *Controller) apply(ctx context.Context, key string, set, currentSet, upd
 			case err == nil:
 				c.recorder.Eventf(set, corev1.EventTypeNormal, "SuccessfulCreate", "create Pod %s in StatefulSet %s successful", pod.Name, set.Name)
 			case apierrors.IsAlreadyExists(err):
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 			default:
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 				c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedCreate", "create Pod %s in StatefulSet %s failed error: %s", pod.Name, set.Name, err)
 				fail(fmt.Errorf("create pod %s: %w", pod.Name, err))
 			}
@@ -244,7 +244,7 @@ func (c *Controller) apply(ctx context.Context, key string, set, currentSet, upd
 		wg.Go(func() {
 			if o := ordinalOf(set, p); o < startOrdinal(set) || o >= startOrdinal(set)+replicasOf(set) {
 				if err := c.ownClaimsByPod(ctx, set, p, o); err != nil {
-					c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+					c.exp.DeletionObserved(key, keyOf(p.Namespace, p.Name))
 					fail(err)
 					return
 				}
@@ -257,9 +257,9 @@ func (c *Controller) apply(ctx context.Context, key string, set, currentSet, upd
 				}
 				c.recorder.Eventf(set, corev1.EventTypeNormal, "SuccessfulDelete", "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
 			case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-				c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+				c.exp.DeletionObserved(key, keyOf(p.Namespace, p.Name))
 			default:
-				c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+				c.exp.DeletionObserved(key, keyOf(p.Namespace, p.Name))
 				c.recorder.Eventf(set, corev1.EventTypeWarning, "FailedDelete", "delete Pod %s in StatefulSet %s failed error: %s", p.Name, set.Name, err)
 				fail(fmt.Errorf("delete pod %s: %w", p.Name, err))
 			}
