@@ -1,7 +1,6 @@
 package hpa_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -19,12 +18,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 
 	"github.com/gantry-dev/gantry/internal/agent"
@@ -410,42 +405,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var kubectlMu sync.Mutex
-
-type kubectlExit struct {
-	msg  string
-	code int
-}
-
 // kubectl runs the real kubectl in-process against c.
-func kubectl(t *testing.T, c *testcluster.Cluster, args ...string) (out string, err error) {
+func kubectl(t *testing.T, c *testcluster.Cluster, args ...string) (string, error) {
 	t.Helper()
-	kubectlMu.Lock()
-	defer kubectlMu.Unlock()
-	var stdout, stderr bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr}
-	args = append([]string{"--kubeconfig", c.Kubeconfig}, args...)
-	cmd := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		Arguments:   append([]string{"kubectl"}, args...),
-		ConfigFlags: genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50),
-		IOStreams:   streams,
-	})
-	cmd.SetArgs(args)
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&stderr)
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { panic(kubectlExit{msg, code}) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	defer func() {
-		if p := recover(); p != nil {
-			e, ok := p.(kubectlExit)
-			if !ok {
-				panic(p)
-			}
-			out, err = stdout.String(), fmt.Errorf("kubectl: exit %d: %s%s", e.code, e.msg, stderr.String())
-		}
-	}()
-	if err := cmd.Execute(); err != nil {
-		return stdout.String(), fmt.Errorf("kubectl: %w: %s", err, stderr.String())
-	}
-	return stdout.String(), nil
+	return c.Kubectl(t, args...)
 }

@@ -1,11 +1,8 @@
 package job_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,12 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
@@ -38,44 +31,10 @@ func eventually(t *testing.T, what string, cond func(ctx context.Context) (strin
 	}
 }
 
-var kubectlMu sync.Mutex
-
-type kubectlExit struct {
-	msg  string
-	code int
-}
-
 // kubectl runs the real kubectl in-process against c.
-func kubectl(t *testing.T, c *testcluster.Cluster, args ...string) (out string, err error) {
+func kubectl(t *testing.T, c *testcluster.Cluster, args ...string) (string, error) {
 	t.Helper()
-	kubectlMu.Lock()
-	defer kubectlMu.Unlock()
-	var stdout, stderr bytes.Buffer
-	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &stdout, ErrOut: &stderr}
-	args = append([]string{"--kubeconfig", c.Kubeconfig}, args...)
-	cmd := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
-		Arguments:   append([]string{"kubectl"}, args...),
-		ConfigFlags: genericclioptions.NewConfigFlags(true).WithDiscoveryBurst(300).WithDiscoveryQPS(50),
-		IOStreams:   streams,
-	})
-	cmd.SetArgs(args)
-	cmd.SetOut(&stdout)
-	cmd.SetErr(&stderr)
-	cmdutil.BehaviorOnFatal(func(msg string, code int) { panic(kubectlExit{msg, code}) })
-	defer cmdutil.DefaultBehaviorOnFatal()
-	defer func() {
-		if p := recover(); p != nil {
-			e, ok := p.(kubectlExit)
-			if !ok {
-				panic(p)
-			}
-			out, err = stdout.String(), fmt.Errorf("kubectl %s: exit %d: %s%s", strings.Join(args[2:], " "), e.code, e.msg, stderr.String())
-		}
-	}()
-	if err := cmd.Execute(); err != nil {
-		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args[2:], " "), err, stderr.String())
-	}
-	return stdout.String(), nil
+	return c.Kubectl(t, args...)
 }
 
 func createNamespace(t *testing.T, cs kubernetes.Interface, name string) {
