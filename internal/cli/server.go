@@ -89,6 +89,7 @@ func runWithAgent(ctx context.Context, srv *server.Server, nodeCfg node.Config, 
 	case <-srv.Ready():
 	}
 	nodeErr := make(chan error, 1)
+	nodeCfg.ServesEndpoint = srv.IngressServesEndpoint
 	go func() { nodeErr <- node.New(nodeCfg, srv.LoopbackConfig(), log).Run(ctx) }()
 	select {
 	case err := <-srvErr:

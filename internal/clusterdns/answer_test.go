@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
+	discoveryv1 "k8s.io/api/discovery/v1"
 )
 
 const soa = "cluster.local. 30 IN SOA ns.dns.cluster.local. hostmaster.cluster.local."
@@ -290,6 +291,22 @@ func TestUndash(t *testing.T) {
 		}
 		if dashed(ip) != label {
 			t.Errorf("dashed(%s) = %q, want %q", ip, dashed(ip), label)
+		}
+	}
+}
+
+func TestServesEndpoint(t *testing.T) {
+	objs := append(testObjects(), slice("default", "web", "web-abc", discoveryv1.AddressTypeIPv4, []ep{{addr: "10.42.0.50"}}, "http/TCP/8080"))
+	s, _ := newSyncedServer(t, testConfig(), objs...)
+	for ip, want := range map[string]bool{
+		"10.42.0.5":  true,  // ready endpoint of the headless db
+		"10.42.0.8":  false, // not ready
+		"10.42.0.9":  true,  // not ready, but pub publishes not-ready addresses
+		"10.42.0.50": false, // web has a cluster IP: its answers do not name pods
+		"10.42.0.99": false, // in no slice
+	} {
+		if got := s.ServesEndpoint(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("ServesEndpoint(%s) = %v, want %v", ip, got, want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,6 +94,11 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 
 // Ready is closed once the caches have synced and every listener serves.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// ServesEndpoint reports whether the answers still name ip as a ready
+// endpoint of a headless service. A node waits for it to turn false
+// before a deleted pod at ip gets SIGTERM.
+func (s *Server) ServesEndpoint(ip netip.Addr) bool { return s.store.servesEndpoint(ip.Unmap()) }
 
 // Addrs returns the addresses served (UDP and TCP share each), with the
 // ports chosen for port 0; nil before Ready.

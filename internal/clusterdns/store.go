@@ -235,3 +235,15 @@ func dashed(ip netip.Addr) string {
 	}
 	return strings.ReplaceAll(ip.String(), ":", "-")
 }
+
+// servesEndpoint reports whether a headless service's records still name
+// ip as a ready endpoint (other services answer with their cluster IP).
+func (s *store) servesEndpoint(ip netip.Addr) bool {
+	for _, es := range s.slicesByIP(ip) {
+		svc := s.service(es.Namespace, es.Labels[discoveryv1.LabelServiceName])
+		if svc != nil && headless(svc) && len(readyEndpoints(svc, []*discoveryv1.EndpointSlice{es}, ip)) > 0 {
+			return true
+		}
+	}
+	return false
+}

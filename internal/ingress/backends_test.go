@@ -2,12 +2,15 @@ package ingress
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestResolve(t *testing.T) {
@@ -100,5 +103,28 @@ func TestBalancerRoundRobin(t *testing.T) {
 	// A shrinking endpoint list keeps working.
 	if got := lb.pick(a, addrs[:1]); got != "1" {
 		t.Errorf("pick over one endpoint = %s", got)
+	}
+}
+
+func TestStoreServesEndpoint(t *testing.T) {
+	client := fake.NewClientset(
+		slice("default", "web", "web-a", "http", 8080,
+			ep{ip: "10.42.0.5"},
+			ep{ip: "10.42.0.6", ready: ptr(true)},
+			ep{ip: "10.42.0.7", ready: ptr(false), serving: ptr(true), terminating: ptr(true)}),
+	)
+	st, err := newStore(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.factory.Start(t.Context().Done())
+	t.Cleanup(st.factory.Shutdown)
+	if !cache.WaitForCacheSync(t.Context().Done(), st.synced...) {
+		t.Fatal("caches did not sync")
+	}
+	for ip, want := range map[string]bool{"10.42.0.5": true, "10.42.0.6": true, "10.42.0.7": false, "10.42.0.8": false} {
+		if got := st.servesEndpoint(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("servesEndpoint(%s) = %v, want %v", ip, got, want)
+		}
 	}
 }

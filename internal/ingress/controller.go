@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,12 @@ type Controller struct {
 	mu      sync.Mutex
 	addrs   map[string]string // "http"/"https" → bound address
 }
+
+// ServesEndpoint reports whether the controller may still send new
+// requests to ip: an EndpointSlice in its cache names it as a ready
+// endpoint. A node waits for it to turn false before a deleted pod at ip
+// gets SIGTERM.
+func (c *Controller) ServesEndpoint(ip netip.Addr) bool { return c.store.servesEndpoint(ip) }
 
 // New returns a controller reading through client, its metrics
 // registered on reg (nil: not registered). It does no I/O; Run starts

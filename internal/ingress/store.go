@@ -1,6 +1,8 @@
 package ingress
 
 import (
+	"net/netip"
+
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -10,8 +12,12 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// indexService indexes EndpointSlices by "<namespace>/<service>".
-const indexService = "service"
+// indexService indexes EndpointSlices by "<namespace>/<service>", indexIP
+// by the addresses of their endpoints.
+const (
+	indexService = "service"
+	indexIP      = "ip"
+)
 
 // store reads the informer caches the controller routes from. Its methods
 // are safe for concurrent use; returned objects are shared with the cache
@@ -56,7 +62,7 @@ func newStore(client kubernetes.Interface) (*store, error) {
 		return nil, err
 	}
 	s.synced = append(s.synced, inf.secrets.HasSynced)
-	if err := inf.slices.AddIndexers(cache.Indexers{indexService: sliceService}); err != nil {
+	if err := inf.slices.AddIndexers(cache.Indexers{indexService: sliceService, indexIP: sliceIPs}); err != nil {
 		return nil, err
 	}
 	s.services, s.slices, s.secrets = inf.services.GetIndexer(), inf.slices.GetIndexer(), inf.secrets.GetIndexer()
@@ -102,6 +108,45 @@ func sliceService(obj any) ([]string, error) {
 		return nil, nil
 	}
 	return []string{es.Namespace + "/" + svc}, nil
+}
+
+func sliceIPs(obj any) ([]string, error) {
+	es, ok := obj.(*discoveryv1.EndpointSlice)
+	if !ok {
+		return nil, nil
+	}
+	var out []string
+	for _, ep := range es.Endpoints {
+		for _, a := range ep.Addresses {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				out = append(out, ip.Unmap().String())
+			}
+		}
+	}
+	return out, nil
+}
+
+// servesEndpoint reports whether an EndpointSlice in the cache names ip
+// as a ready endpoint (a nil ready condition means ready).
+func (s *store) servesEndpoint(ip netip.Addr) bool {
+	objs, _ := s.slices.ByIndex(indexIP, ip.Unmap().String())
+	for _, o := range objs {
+		es, ok := o.(*discoveryv1.EndpointSlice)
+		if !ok {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if b, err := netip.ParseAddr(a); err == nil && b.Unmap() == ip.Unmap() {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // dropManagedFields keeps the caches small: nothing here reads them.

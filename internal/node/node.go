@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,10 @@ type Config struct {
 	Token  string
 	// Labels are added to the Node.
 	Labels map[string]string
+	// ServesEndpoint, if set, reports whether another in-process component
+	// (the server's ingress) still sends new connections to an IP as a
+	// ready endpoint: the drain before a pod's SIGTERM waits for it too.
+	ServesEndpoint func(netip.Addr) bool
 	// Agent tunes the agent; NodeName, StateDir and KubeletVersion are
 	// filled in from the fields above.
 	Agent agent.Config
@@ -123,6 +128,9 @@ func (n *Node) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	svcs := &services{node: name, client: client, log: n.log}
+	if n.cfg.ServesEndpoint != nil {
+		svcs.extra = append(svcs.extra, n.cfg.ServesEndpoint)
+	}
 	acfg.OnNetwork = func(nw container.Network, s api.ClusterSettings) { svcs.start(ctx, nw, s) }
 	acfg.DrainEndpoints = svcs.drain
 	err = agent.New(acfg, client, rt, n.log).Run(ctx)

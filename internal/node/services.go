@@ -40,8 +40,13 @@ type services struct {
 	node   string
 	client kubernetes.Interface
 	log    *slog.Logger
-	proxy  atomic.Pointer[proxy.Proxy]
-	wg     sync.WaitGroup
+	// extra are other in-process components that route to endpoints
+	// (the server's ingress): drains wait for them too.
+	extra   []func(netip.Addr) bool
+	proxy   atomic.Pointer[proxy.Proxy]
+	dns     atomic.Pointer[clusterdns.Server]
+	drainer atomic.Pointer[drainer]
+	wg      sync.WaitGroup
 }
 
 // start runs the proxy and the DNS server in the background until ctx
@@ -58,6 +63,9 @@ func (s *services) start(ctx context.Context, nw container.Network, settings api
 			s.log.Error("service proxy stopped; services are not reachable from this node", "err", err)
 		}
 	})
+	d := newDrainer(s.node, s.client, s.serves, s.log)
+	s.drainer.Store(d)
+	s.wg.Go(func() { d.run(ctx) })
 	gw, err := netip.ParseAddr(nw.Gateway)
 	if err != nil || settings.ClusterDNS == "" {
 		s.log.Error("cluster DNS not started", "gateway", nw.Gateway, "clusterDNS", settings.ClusterDNS, "err", err)
@@ -74,6 +82,7 @@ func (s *services) start(ctx context.Context, nw container.Network, settings api
 		s.log.Error("cluster DNS not started", "err", err)
 		return
 	}
+	s.dns.Store(dns)
 	s.wg.Go(func() {
 		if err := dns.Run(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("cluster DNS stopped", "err", err)
@@ -94,15 +103,12 @@ func (s *services) start(ctx context.Context, nw container.Network, settings api
 // wait waits for the proxy and DNS to stop after ctx ended.
 func (s *services) wait() { s.wg.Wait() }
 
-// drain returns once no service sends new connections to the pod's IPs as
-// a ready endpoint in this node's applied rules (the agent bounds ctx). A
-// pod that is a service's last endpoint stays in the rules as a
-// terminating fallback, which does not hold it back.
+// drain returns once neither this node's proxy, DNS and ingress nor any
+// other Ready node's send new connections to the pod's IPs as a ready
+// endpoint (the agent bounds ctx). A pod that is a service's last endpoint
+// stays in the rules as a terminating fallback, which does not hold it
+// back.
 func (s *services) drain(ctx context.Context, pod *corev1.Pod) error {
-	p := s.proxy.Load()
-	if p == nil {
-		return nil
-	}
 	var ips []netip.Addr
 	for _, ip := range pod.Status.PodIPs {
 		if a, err := netip.ParseAddr(ip.IP); err == nil {
@@ -112,7 +118,28 @@ func (s *services) drain(ctx context.Context, pod *corev1.Pod) error {
 	if a, err := netip.ParseAddr(pod.Status.PodIP); err == nil {
 		ips = append(ips, a)
 	}
-	return p.WaitApplied(ctx, func(r *proxy.Ruleset) bool { return !readyEndpoint(r, ips) })
+	d := s.drainer.Load()
+	if d == nil || len(ips) == 0 {
+		return nil
+	}
+	return d.drain(ctx, ips)
+}
+
+// serves reports whether this node's proxy, DNS or in-process ingress
+// still sends new connections to ip as a ready endpoint.
+func (s *services) serves(ip netip.Addr) bool {
+	if p := s.proxy.Load(); p != nil && readyEndpoint(p.Applied(), []netip.Addr{ip}) {
+		return true
+	}
+	if dns := s.dns.Load(); dns != nil && dns.ServesEndpoint(ip) {
+		return true
+	}
+	for _, f := range s.extra {
+		if f(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // readyEndpoint reports whether any service port sends traffic to one of

@@ -17,10 +17,11 @@ import (
 
 // startIngress starts the built-in Ingress controller (issue 5, item 3)
 // on cfg's ingress ports, at the API server's bind address, unless both
-// ports are 0. It returns a function that stops it and waits until it has.
-func startIngress(ctx context.Context, cfg Config, rc *rest.Config, metrics prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+// ports are 0 (then it returns a nil controller). It returns a function
+// that stops it and waits until it has.
+func startIngress(ctx context.Context, cfg Config, rc *rest.Config, metrics prometheus.Registerer, log *slog.Logger) (c *ingress.Controller, stop func(), err error) {
 	if cfg.IngressHTTPPort == 0 && cfg.IngressHTTPSPort == 0 {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	icfg := ingress.DefaultConfig()
 	icfg.HTTPAddr, icfg.HTTPSAddr = "", ""
@@ -35,11 +36,11 @@ func startIngress(ctx context.Context, cfg Config, rc *rest.Config, metrics prom
 	rc.UserAgent = "gantry-controller/ingress"
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("ingress client: %w", err)
+		return nil, nil, fmt.Errorf("ingress client: %w", err)
 	}
-	c, err := ingress.New(icfg, client, metrics, log)
+	c, err = ingress.New(icfg, client, metrics, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -48,7 +49,7 @@ func startIngress(ctx context.Context, cfg Config, rc *rest.Config, metrics prom
 			log.Error("ingress controller stopped", "err", err)
 		}
 	})
-	return func() { cancel(); wg.Wait() }, nil
+	return c, func() { cancel(); wg.Wait() }, nil
 }
 
 // ingressAddresses is what served Ingresses report as their address

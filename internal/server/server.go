@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +38,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/auth"
 	"github.com/gantry-dev/gantry/internal/embedetcd"
+	"github.com/gantry-dev/gantry/internal/ingress"
 	"github.com/gantry-dev/gantry/internal/openapi"
 	"github.com/gantry-dev/gantry/internal/storage"
 	etcdstore "github.com/gantry-dev/gantry/internal/storage/etcd"
@@ -110,6 +113,7 @@ type Server struct {
 	mu       sync.Mutex
 	url      string
 	loopback *rest.Config
+	ingress  atomic.Pointer[ingress.Controller] // nil when not running
 }
 
 // New returns a server for cfg. It does no I/O.
@@ -118,6 +122,15 @@ func New(cfg Config, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, log: log, ready: make(chan struct{})}
+}
+
+// IngressServesEndpoint reports whether the built-in Ingress controller
+// may still send new requests to ip as a ready endpoint; false when it
+// does not run. The in-process node's drain waits for it (see
+// node.Config.ServesEndpoint).
+func (s *Server) IngressServesEndpoint(ip netip.Addr) bool {
+	c := s.ingress.Load()
+	return c != nil && c.ServesEndpoint(ip)
 }
 
 // Ready is closed once the API server serves and the cluster is bootstrapped.
@@ -268,11 +281,12 @@ func (s *Server) Run(ctx context.Context) error {
 		// Deferred after the HTTP server's shutdown, so this runs first:
 		// controllers stop while the API they talk to is still up.
 		defer func() { stopControllers(); wait() }()
-		stopIngress, err := startIngress(ctrlCtx, cfg, rest.CopyConfig(loopback), metrics, s.log)
+		ing, stopIngress, err := startIngress(ctrlCtx, cfg, rest.CopyConfig(loopback), metrics, s.log)
 		if err != nil {
 			return fmt.Errorf("ingress: %w", err)
 		}
 		defer stopIngress()
+		s.ingress.Store(ing)
 	}
 	s.mu.Lock()
 	s.url, s.loopback = url, loopback

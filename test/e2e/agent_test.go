@@ -190,6 +190,16 @@ spec:
 		})
 	})
 
+	t.Run("every node answers endpoint drain requests through its Lease", func(t *testing.T) {
+		// The drain handshake (docs/design/0009): each node keeps
+		// kube-system/gantry-drain-<node>, owned by its Node.
+		for _, n := range []string{first, second} {
+			eventually(t, 60*time.Second, "the drain lease of "+n, func() bool {
+				return get(t, "lease/gantry-drain-"+n, "kube-system", "{.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}") == "Node/"+n
+			})
+		}
+	})
+
 	t.Run("a restarted agent reuses its credentials without the token", func(t *testing.T) {
 		agent2.stop()
 		if _, err := os.Stat(filepath.Join(dir, "agent-2", "agent", second, "kubeconfig.yaml")); err != nil {
