@@ -116,12 +116,18 @@
 //     bridge, but a new connection entering a bridge from another
 //     interface is dropped unless it is a published port or DOCKER-USER
 //     accepts it. So pod→service→pod traffic (same bridge) and node→service
-//     traffic (output path) work; node-port or load-balancer traffic from
-//     another machine, DNATed to a pod, is dropped by Docker's chain. An
-//     accept in our own chain cannot override a drop in Docker's, so
-//     serving that needs one rule in DOCKER-USER, e.g.
-//     `iptables -I DOCKER-USER -m conntrack --ctstate DNAT -j ACCEPT`;
-//     the proxy does not add it (Docker's tables are not its to edit).
+//     traffic (output path) work, but node-port or load-balancer traffic
+//     from another machine, DNATed to a pod, would be dropped by Docker's
+//     chain, and an accept in our own chain cannot override a drop in
+//     Docker's. The proxy therefore inserts one rule at the top of
+//     DOCKER-USER, through github.com/coreos/go-iptables (Docker manages
+//     its chains with iptables, so the rule must be one iptables can read):
+//     `-d <cluster CIDR> -m conntrack --ctstate DNAT -m comment --comment
+//     "<table>: service traffic to pods" -j ACCEPT`. Each node's rule names
+//     its table, re-inserted on every full resync (Docker rebuilds its
+//     chains when it restarts) and removed on shutdown (forward.go).
+//     Nothing is added when the chain does not exist or the proxy programs
+//     another network namespace.
 //     Traffic between two different Docker bridges is dropped by
 //     DOCKER-ISOLATION-STAGE-2, whatever the proxy does.
 //   - Replies from a pod to a pod on the same bridge are switched, not

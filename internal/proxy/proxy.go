@@ -83,6 +83,7 @@ type Proxy struct {
 	log     *slog.Logger
 	metrics *metrics
 	backend backend
+	forward dockerForward // set by Run
 
 	started atomic.Bool
 	trigger chan struct{} // capacity 1: a sync is wanted
@@ -212,9 +213,14 @@ func (p *Proxy) Run(ctx context.Context) error {
 	if err := p.backend.Cleanup(); err != nil {
 		return err
 	}
+	p.forward = newDockerForward(p.cfg.NetNS, cidr, p.cfg.TableName)
+	p.ensureForward()
 	defer func() {
 		if err := p.backend.Cleanup(); err != nil {
 			p.log.Error("removing rules", "err", err)
+		}
+		if err := p.forward.remove(); err != nil {
+			p.log.Error("removing the DOCKER-USER rule", "err", err)
 		}
 		p.publish(nil)
 	}()
@@ -318,6 +324,9 @@ func (p *Proxy) sync(src *sources, cidr netip.Prefix) error {
 	if prev := p.Applied(); prev != nil && !refresh && reflect.DeepEqual(prev, r) {
 		return nil
 	}
+	if refresh {
+		p.ensureForward() // Docker may have rebuilt its chains
+	}
 	n, err := p.backend.Apply(r, refresh)
 	p.metrics.observe(start, len(r.Services), n, err)
 	if err != nil {
@@ -335,6 +344,15 @@ func (p *Proxy) sync(src *sources, cidr netip.Prefix) error {
 	p.log.Debug("rules applied", "servicePorts", len(r.Services), "rules", n, "took", time.Since(start))
 	p.publish(r)
 	return nil
+}
+
+// ensureForward keeps Docker's FORWARD policy from dropping service
+// traffic from other machines; failing that is logged, not fatal: pods
+// and the node itself still reach every service.
+func (p *Proxy) ensureForward() {
+	if err := p.forward.ensure(); err != nil {
+		p.log.Warn("NodePort and LoadBalancer traffic from other machines may be dropped by Docker's FORWARD policy", "err", err)
+	}
 }
 
 // nodeAddresses returns a Node's InternalIP and ExternalIP addresses.

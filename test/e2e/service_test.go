@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -146,6 +147,26 @@ spec:
 		resp, err := client.Get("http://" + nodeIP + ":" + nodePort + "/")
 		if err != nil {
 			t.Fatalf("GET node port from the host: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.HasPrefix(string(body), "hello from web-") {
+			t.Errorf("node port answered %q", body)
+		}
+	})
+
+	t.Run("NodePort answers another machine through Docker's FORWARD policy", func(t *testing.T) {
+		nodePort := c.jsonpath("service/web", "{.spec.ports[0].nodePort}")
+		nodeIP := c.jsonpath("node/"+c.nodeName, `{.status.addresses[?(@.type=="InternalIP")].address}`)
+		// The proxy accepts the service traffic it DNATs in DOCKER-USER
+		// (Docker's FORWARD policy is DROP).
+		if out, err := exec.Command("iptables", "-S", "DOCKER-USER").CombinedOutput(); err != nil || !strings.Contains(string(out), "service traffic to pods") {
+			t.Fatalf("DOCKER-USER holds no rule of the proxy (%v):\n%s", err, out)
+		}
+		out := newOutsideMachine(t)
+		resp, err := out.client().Get("http://" + nodeIP + ":" + nodePort + "/")
+		if err != nil {
+			t.Fatalf("GET node port from another machine: %v", err)
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
