@@ -49,7 +49,15 @@
 //   - Hairpin: a pod reaching its own service and sent to itself is
 //     masqueraded. With Config.ClusterCIDR set, cluster-IP traffic from
 //     outside the pod network is masqueraded too (kube-proxy's
-//     --cluster-cidr).
+//     --cluster-cidr), except the node's own connections (`fib saddr
+//     type local`), whose replies come back to the node anyway. Unlike
+//     kube-proxy: masquerading them with fully random ports made new
+//     connections reuse (bridge IP, port) pairs of the backend's
+//     TIME_WAIT sockets with timestamps from another offset, so the pod
+//     dropped their SYNs (PAWS) and clients stalled for a 1-second
+//     retransmit (measured: TcpExtPAWSTimewait in the pod, ~1% of
+//     requests over 1 s at a few thousand new connections/s from the
+//     host; none without the masquerade).
 //   - Services without a selector work from EndpointSlices created by
 //     hand; headless (clusterIP None) and ExternalName services, and
 //     services without a cluster IP yet, get no rules.
@@ -76,7 +84,7 @@
 //	            ip daddr EXT  <proto> dport PORT  goto external-H-…   (LB/external IPs)
 //	            fib daddr type local ip daddr != 127/8  jump nodeports
 //	nodeports:  <proto> dport NODEPORT  goto external-H-…
-//	service-H-…:  [ip saddr != CLUSTER_CIDR jump mark-for-masquerade]
+//	service-H-…:  [ip saddr != CLUSTER_CIDR fib saddr type != local jump mark-for-masquerade]
 //	              [ip saddr @affinity-E goto endpoint-E]  (per endpoint, with affinity)
 //	              numgen random mod N vmap { 0: goto endpoint-E0, 1: goto endpoint-E1, … }
 //	external-H-…: Cluster: jump mark-for-masquerade; the same choice over all endpoints

@@ -65,7 +65,7 @@ func TestNFTBackendTable(t *testing.T) {
 		"ip daddr 10.96.0.10 tcp dport 80 goto service-",
 		"numgen random mod 3 vmap { 0 : goto endpoint-",
 		"ip saddr 10.0.0.11 jump mark-for-masquerade",
-		"ip saddr != 10.0.0.0/24 jump mark-for-masquerade",
+		"ip saddr != 10.0.0.0/24 fib saddr type != local jump mark-for-masquerade",
 		"meta l4proto tcp dnat to 10.0.0.12:8080",
 		"ip daddr 10.96.0.15 udp dport 53 goto service-",
 		"meta l4proto udp dnat to 10.0.0.11:5353",
@@ -432,6 +432,10 @@ func TestNFTBackendPrerouting(t *testing.T) {
 		{"node port, policy Cluster: masqueraded", client, "", "10.0.0.1:30020", "10.1.0.1"},
 		{"node port, policy Local: source kept", client, "", "10.0.0.1:30021", "10.0.0.100"},
 		{"cluster IP from another pod: source kept", pod2, "", "10.96.0.20:80", "10.1.1.12"},
+		// The node's own connections are not masqueraded (the replies come
+		// back to it): masquerading them with random ports made new
+		// connections collide with the pod's TIME_WAIT sockets.
+		{"cluster IP from the node itself, outside the pod network: source kept", node, "10.0.0.1", "10.96.0.20:80", "10.0.0.1"},
 		{"hairpin: a pod reaching itself is masqueraded", pod, "10.1.0.11", "10.96.0.20:80", "10.1.0.1"},
 	} {
 		if got, err := dialFrom(tt.from, tt.local, tt.addr); err != nil || got != tt.want {

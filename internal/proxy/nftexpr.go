@@ -84,10 +84,15 @@ func matchDport(port uint16) []expr.Any {
 }
 
 // matchLocal: fib saddr|daddr type local
-func matchLocal(daddr bool) []expr.Any {
+func matchLocal(daddr bool) []expr.Any { return matchAddrType(daddr, expr.CmpOpEq) }
+
+// matchNotLocal: fib saddr|daddr type != local
+func matchNotLocal(daddr bool) []expr.Any { return matchAddrType(daddr, expr.CmpOpNeq) }
+
+func matchAddrType(daddr bool, op expr.CmpOp) []expr.Any {
 	return []expr.Any{
 		&expr.Fib{Register: 1, FlagDADDR: daddr, FlagSADDR: !daddr, ResultADDRTYPE: true},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
+		&expr.Cmp{Op: op, Register: 1, Data: binaryutil.NativeEndian.PutUint32(unix.RTN_LOCAL)},
 	}
 }
 

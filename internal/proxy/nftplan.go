@@ -183,7 +183,11 @@ func buildPlan(r *Ruleset, mark uint32) *plan {
 			svcChain = chainName("service", id)
 			c := chain(svcChain, nil)
 			if r.ClusterCIDR.IsValid() {
-				c.add(matchPrefix(offSaddr, r.ClusterCIDR, true), jump(chainMarkMasq))
+				// Not the node's own connections: their replies come
+				// back to it anyway, and masquerading them with random
+				// ports collides with the backend's TIME_WAIT sockets
+				// (SYNs dropped by PAWS, 1-second stalls).
+				c.add(matchPrefix(offSaddr, r.ClusterCIDR, true), matchNotLocal(false), jump(chainMarkMasq))
 			}
 			pick(c, sp.ClusterTargets())
 			services.add(vipMatch, gotoChain(svcChain))
