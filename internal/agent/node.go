@@ -69,7 +69,9 @@ func (a *Agent) registerNode(ctx context.Context) (*corev1.Node, error) {
 				return nil, fmt.Errorf("agent: node: %w", err)
 			}
 		}
-		upd.Status = want.Status
+		st := *want.Status.DeepCopy()
+		keepForeignConditions(&st, cur.Status.Conditions)
+		upd.Status = st
 		n, err = nodes.UpdateStatus(ctx, upd, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) {
 			continue
@@ -281,6 +283,7 @@ func (a *Agent) runNodeStatus(ctx context.Context) {
 			continue
 		}
 		st := a.nodeStatus(ctx, &node.Status)
+		keepForeignConditions(&st, node.Status.Conditions)
 		if sameNodeStatus(node.Status, st) && time.Since(last) < a.cfg.StatusInterval {
 			continue
 		}
@@ -296,6 +299,22 @@ func (a *Agent) runNodeStatus(ctx context.Context) {
 			continue
 		}
 		last = time.Now()
+	}
+}
+
+// agentConditions are the node conditions the agent reports.
+var agentConditions = map[corev1.NodeConditionType]bool{
+	corev1.NodeReady: true, corev1.NodeMemoryPressure: true, corev1.NodeDiskPressure: true, corev1.NodePIDPressure: true,
+}
+
+// keepForeignConditions appends to st the conditions of prev that others
+// own (node IPAM's NetworkUnavailable, a node problem detector's), which
+// the agent's status would otherwise drop.
+func keepForeignConditions(st *corev1.NodeStatus, prev []corev1.NodeCondition) {
+	for _, c := range prev {
+		if !agentConditions[c.Type] {
+			st.Conditions = append(st.Conditions, c)
+		}
 	}
 }
 
