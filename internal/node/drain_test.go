@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -53,7 +54,7 @@ func createNode(t *testing.T, cs kubernetes.Interface, name string, ready corev1
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	testcluster.Eventually(t, 20*time.Second, what, cond)
+	fixture.Eventually(t, 20*time.Second, what, cond)
 }
 
 func leaseAnnotation(t *testing.T, cs kubernetes.Interface, node, key string) string {

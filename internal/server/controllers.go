@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -85,7 +86,7 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 	}
 
 	for _, c := range append(append(append(collector.Controller().Collectors(), namespaces.Controller().Collectors()...), nodeControllers.collectors()...), append(workloads.collectors, policy.collectors()...)...) {
-		if err := metrics.Register(c); err != nil {
+		if err := register(metrics, c); err != nil {
 			return nil, fmt.Errorf("controller metrics: %w", err)
 		}
 	}
@@ -110,6 +111,19 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		})
 	}
 	return wg.Wait, nil
+}
+
+// register registers c, replacing a collector registered under the same
+// descriptors before: controllers are built again each time this server
+// wins the leader election.
+func register(r prometheus.Registerer, c prometheus.Collector) error {
+	err := r.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		r.Unregister(are.ExistingCollector)
+		err = r.Register(c)
+	}
+	return err
 }
 
 // builtController is a started-later controller: its Run and its work-queue

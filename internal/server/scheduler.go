@@ -25,7 +25,7 @@ func newScheduler(clientConfig func(name string) *rest.Config, metrics prometheu
 		return nil, err
 	}
 	for _, c := range s.Collectors() {
-		if err := metrics.Register(c); err != nil {
+		if err := register(metrics, c); err != nil {
 			return nil, fmt.Errorf("scheduler metrics: %w", err)
 		}
 	}

@@ -273,14 +273,42 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if !cfg.DisableControllers {
 		ctrlCtx, stopControllers := context.WithCancel(ctx)
-		wait, err := startControllers(ctrlCtx, cfg, rest.CopyConfig(loopback), reg, metrics, s.log)
+		identity, err := serverIdentity(cfg.DataDir)
 		if err != nil {
 			stopControllers()
-			return fmt.Errorf("controllers: %w", err)
+			return err
 		}
+		leRest := rest.CopyConfig(loopback)
+		leRest.UserAgent = "gantry-controller/leader-election"
+		leClient, err := kubernetes.NewForConfig(leRest)
+		if err != nil {
+			stopControllers()
+			return fmt.Errorf("leader election client: %w", err)
+		}
+		// The scheduler and the controllers run on the server holding the
+		// controllers' Lease (design 0010); they are built anew each time
+		// it is won.
+		elected := make(chan struct{})
+		go func() {
+			defer close(elected)
+			err := runElected(ctrlCtx, leClient, identity, defaultLeaderTimings, s.log, func(lctx context.Context) {
+				wait, err := startControllers(lctx, cfg, rest.CopyConfig(loopback), reg, metrics, s.log)
+				if err != nil {
+					s.log.Error("controllers not started", "err", err)
+					<-lctx.Done()
+					return
+				}
+				<-lctx.Done()
+				wait()
+			})
+			if err != nil {
+				s.log.Error("leader election not started; no controllers run", "err", err)
+			}
+		}()
 		// Deferred after the HTTP server's shutdown, so this runs first:
-		// controllers stop while the API they talk to is still up.
-		defer func() { stopControllers(); wait() }()
+		// controllers stop (and the Lease is released) while the API they
+		// talk to is still up.
+		defer func() { stopControllers(); <-elected }()
 		ing, stopIngress, err := startIngress(ctrlCtx, cfg, rest.CopyConfig(loopback), metrics, s.log)
 		if err != nil {
 			return fmt.Errorf("ingress: %w", err)

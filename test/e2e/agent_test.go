@@ -190,6 +190,15 @@ spec:
 		})
 	})
 
+	t.Run("the server holds the controllers' Lease", func(t *testing.T) {
+		// Leader election (docs/design/0010): the scheduler and the
+		// controllers run on the server holding kube-system/gantry-controllers.
+		holder := get(t, "lease/gantry-controllers", "kube-system", "{.spec.holderIdentity}")
+		if host, _ := os.Hostname(); !strings.HasPrefix(holder, host+"_") {
+			t.Errorf("controllers' Lease held by %q, want this host's server (%s_<id>)", holder, host)
+		}
+	})
+
 	t.Run("every node answers endpoint drain requests through its Lease", func(t *testing.T) {
 		// The drain handshake (docs/design/0009): each node keeps
 		// kube-system/gantry-drain-<node>, owned by its Node.
