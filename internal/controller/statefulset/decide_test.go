@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 func testSet(replicas int32, policy appsv1.PodManagementPolicyType, partition int32) *appsv1.StatefulSet {
@@ -66,24 +67,36 @@ func TestDecide(t *testing.T) {
 		partition int32
 		pods      []string
 		want      string
+		maxUnav   string // rollingUpdate.maxUnavailable: "2", "50%"; "" unset
 	}{
-		{"ordered creates the first missing", 3, ordered, 0, nil, "+0"},
-		{"ordered waits for an unready pod", 3, ordered, 0, []string{"0ub"}, ""},
-		{"ordered creates the next once ready", 3, ordered, 0, []string{"0rb"}, "+1"},
-		{"parallel creates all", 3, parallel, 0, nil, "+0 +1 +2"},
-		{"failed pod recreated", 2, ordered, 0, []string{"0fb", "1rb"}, "-0"},
-		{"ordered scale down from the highest", 1, ordered, 0, []string{"0rb", "1rb", "2rb"}, "-2"},
-		{"ordered scale down waits for termination", 1, ordered, 0, []string{"0rb", "1rb", "2tb"}, ""},
-		{"parallel scale down all at once", 1, parallel, 0, []string{"0rb", "1rb", "2rb"}, "-1 -2"},
-		{"rolling update from the highest", 3, ordered, 0, []string{"0ra", "1ra", "2ra"}, "-2"},
-		{"rolling update waits for the updated pod", 3, ordered, 0, []string{"0ra", "1ra", "2ub"}, ""},
-		{"rolling update continues below", 3, ordered, 0, []string{"0ra", "1ra", "2rb"}, "-1"},
-		{"partition stops the update", 3, ordered, 1, []string{"0ra", "1rb", "2rb"}, ""},
-		{"converged", 2, ordered, 0, []string{"0rb", "1rb"}, ""},
+		{"ordered creates the first missing", 3, ordered, 0, nil, "+0", ""},
+		{"ordered waits for an unready pod", 3, ordered, 0, []string{"0ub"}, "", ""},
+		{"ordered creates the next once ready", 3, ordered, 0, []string{"0rb"}, "+1", ""},
+		{"parallel creates all", 3, parallel, 0, nil, "+0 +1 +2", ""},
+		{"failed pod recreated", 2, ordered, 0, []string{"0fb", "1rb"}, "-0", ""},
+		{"ordered scale down from the highest", 1, ordered, 0, []string{"0rb", "1rb", "2rb"}, "-2", ""},
+		{"ordered scale down waits for termination", 1, ordered, 0, []string{"0rb", "1rb", "2tb"}, "", ""},
+		{"parallel scale down all at once", 1, parallel, 0, []string{"0rb", "1rb", "2rb"}, "-1 -2", ""},
+		{"rolling update from the highest", 3, ordered, 0, []string{"0ra", "1ra", "2ra"}, "-2", ""},
+		{"rolling update waits for the updated pod", 3, ordered, 0, []string{"0ra", "1ra", "2ub"}, "", ""},
+		{"rolling update continues below", 3, ordered, 0, []string{"0ra", "1ra", "2rb"}, "-1", ""},
+		{"partition stops the update", 3, ordered, 1, []string{"0ra", "1rb", "2rb"}, "", ""},
+		{"converged", 2, ordered, 0, []string{"0rb", "1rb"}, "", ""},
+		{"an unready pod below the partition holds the update", 3, ordered, 1, []string{"0ua", "1ra", "2ra"}, "", ""},
+		{"maxUnavailable 2 deletes two outdated pods at once", 4, ordered, 0, []string{"0ra", "1ra", "2ra", "3ra"}, "-2 -3", "2"},
+		{"maxUnavailable counts the unhealthy pods (parallel)", 4, parallel, 0, []string{"0ra", "1ra", "2ra", "3ub"}, "-2", "2"},
+		{"maxUnavailable reached: wait (parallel)", 4, parallel, 0, []string{"0ra", "1ra", "2ub", "3ub"}, "", "2"},
+		{"maxUnavailable 50% of 5 rounds down to 2", 5, parallel, 0, []string{"0ra", "1ra", "2ra", "3ra", "4ra"}, "-3 -4", "50%"},
+		{"maxUnavailable stops at the partition", 4, ordered, 3, []string{"0ra", "1ra", "2ra", "3ra"}, "-3", "3"},
+		{"maxUnavailable 10% of 3 is still 1", 3, parallel, 0, []string{"0ra", "1ra", "2ra"}, "-2", "10%"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			set := testSet(tt.replicas, tt.policy, tt.partition)
+			if tt.maxUnav != "" {
+				v := intstr.Parse(tt.maxUnav)
+				set.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable = &v
+			}
 			c := &Controller{cfg: Config{Now: time.Now}}
 			if got := describe(c.decide(set, pods(set, tt.pods...), "rev-a", "rev-b")); got != tt.want {
 				t.Errorf("got %q, want %q", got, tt.want)

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/gantry-dev/gantry/internal/controller"
 )
@@ -102,8 +103,8 @@ type step struct {
 //	condemned (ordinal ≥ replicas) in descending ordinal: delete;
 //	  OrderedReady one at a time, only once the others are healthy
 //	RollingUpdate: from the highest ordinal down to the partition,
-//	  delete the first pod not at the update revision, waiting for each
-//	  replaced pod to be healthy
+//	  delete pods not at the update revision while fewer than
+//	  maxUnavailable (default 1) replicas are unhealthy
 func (c *Controller) decide(set *appsv1.StatefulSet, pods []*corev1.Pod, currentRev, updateRev string) step {
 	s := step{reasons: map[string]string{}}
 	now := c.cfg.Now()
@@ -171,18 +172,40 @@ func (c *Controller) decide(set *appsv1.StatefulSet, pods []*corev1.Pod, current
 	if ru := set.Spec.UpdateStrategy.RollingUpdate; ru != nil && ru.Partition != nil {
 		updateMin = int(*ru.Partition)
 	}
-	for t := n - 1; t >= updateMin && t >= 0; t-- {
+	// At most maxUnavailable replicas may be unavailable (Kubernetes'
+	// MaxUnavailableStatefulSet, beta and on by default since 1.35): count
+	// the unhealthy ones, then delete outdated pods from the highest
+	// ordinal down to the partition until that many are down.
+	unavailable := 0
+	for _, p := range replicas {
+		if !healthy(p) {
+			unavailable++
+		}
+	}
+	budget := maxUnavailable(set, n) - unavailable
+	for t := n - 1; t >= updateMin && t >= 0 && budget > 0; t-- {
 		p := replicas[t]
 		if p != nil && p.Labels[revisionLabel] != updateRev && !terminating(p) {
 			s.delete = append(s.delete, p)
 			s.reasons[p.Name] = "SuccessfulDelete"
-			return s
-		}
-		if !healthy(p) {
-			return s
+			budget--
 		}
 	}
 	return s
+}
+
+// maxUnavailable is spec.updateStrategy.rollingUpdate.maxUnavailable
+// scaled to replicas (a percentage rounds down), at least 1; 1 when unset.
+func maxUnavailable(set *appsv1.StatefulSet, replicas int) int {
+	ru := set.Spec.UpdateStrategy.RollingUpdate
+	if ru == nil || ru.MaxUnavailable == nil {
+		return 1
+	}
+	v, err := intstr.GetScaledValueFromIntOrPercent(ru.MaxUnavailable, replicas, false)
+	if err != nil || v < 1 {
+		return 1
+	}
+	return v
 }
 
 // versionedPod is Kubernetes' newVersionedStatefulSetPod: ordinals below
