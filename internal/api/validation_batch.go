@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,9 @@ func validateJobSpec(spec *batchv1.JobSpec, fldPath *field.Path) field.ErrorList
 		if spec.Completions != nil && *spec.MaxFailedIndexes > *spec.Completions {
 			allErrs = append(allErrs, field.Invalid(fldPath.Child("maxFailedIndexes"), *spec.MaxFailedIndexes, "must be less than or equal to completions"))
 		}
+	}
+	if spec.SuccessPolicy != nil {
+		allErrs = append(allErrs, validateSuccessPolicy(spec, indexed, fldPath.Child("successPolicy"))...)
 	}
 	if spec.PodReplacementPolicy != nil {
 		switch *spec.PodReplacementPolicy {
@@ -305,4 +309,85 @@ func validateTimeZone(tz *string, fldPath *field.Path) field.ErrorList {
 		allErrs = append(allErrs, field.Invalid(fldPath, tz, err.Error()))
 	}
 	return allErrs
+}
+
+// maxSuccessPolicyRules is Kubernetes' limit on spec.successPolicy.rules.
+const maxSuccessPolicyRules = 20
+
+// validateSuccessPolicy checks an Indexed Job's success policy as
+// Kubernetes does.
+func validateSuccessPolicy(spec *batchv1.JobSpec, indexed bool, fldPath *field.Path) field.ErrorList {
+	var allErrs field.ErrorList
+	sp := spec.SuccessPolicy
+	if !indexed {
+		return append(allErrs, field.Invalid(fldPath, sp, "requires indexed completion mode"))
+	}
+	rulesPath := fldPath.Child("rules")
+	if len(sp.Rules) == 0 {
+		allErrs = append(allErrs, field.Required(rulesPath, "at least one rules must be specified when the successPolicy is specified"))
+	}
+	if len(sp.Rules) > maxSuccessPolicyRules {
+		allErrs = append(allErrs, field.TooMany(rulesPath, len(sp.Rules), maxSuccessPolicyRules))
+	}
+	var completions int32
+	if spec.Completions != nil {
+		completions = *spec.Completions
+	}
+	for i, rule := range sp.Rules {
+		rp := rulesPath.Index(i)
+		if rule.SucceededIndexes == nil && rule.SucceededCount == nil {
+			allErrs = append(allErrs, field.Required(rp, "at least one of succeededCount or succeededIndexes must be specified"))
+		}
+		size := -1
+		if rule.SucceededIndexes != nil {
+			n, err := countIndexes(*rule.SucceededIndexes, completions)
+			if err != nil {
+				allErrs = append(allErrs, field.Invalid(rp.Child("succeededIndexes"), *rule.SucceededIndexes, fmt.Sprintf("error parsing succeededIndexes: %s", err)))
+			}
+			size = n
+		}
+		if rule.SucceededCount != nil {
+			cp := rp.Child("succeededCount")
+			switch c := *rule.SucceededCount; {
+			case c < 0:
+				allErrs = append(allErrs, field.Invalid(cp, c, "must be greater than or equal to 0"))
+			case c > completions:
+				allErrs = append(allErrs, field.Invalid(cp, c, fmt.Sprintf("must be less than or equal to %d (the number of specified completions)", completions)))
+			case size >= 0 && int(c) > size:
+				allErrs = append(allErrs, field.Invalid(cp, c, fmt.Sprintf("must be less than or equal to %d (the number of indexes in the specified succeededIndexes field)", size)))
+			}
+		}
+	}
+	return allErrs
+}
+
+// countIndexes parses an interval list ("1,3-5,7") of indexes below
+// completions, in ascending order without overlaps, and counts them.
+func countIndexes(s string, completions int32) (int, error) {
+	n, last := 0, -1
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return n, fmt.Errorf("cannot convert string to integer for index: %q", lo)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < 0 {
+				return n, fmt.Errorf("cannot convert string to integer for index: %q", hi)
+			}
+			if b <= a {
+				return n, fmt.Errorf("non-increasing order, previous: %d, current: %d", a, b)
+			}
+		}
+		if a <= last {
+			return n, fmt.Errorf("overlapping or non-increasing order, previous: %d, current: %d", last, a)
+		}
+		if int32(b) >= completions {
+			return n, fmt.Errorf("too large index: %d", b)
+		}
+		n += b - a + 1
+		last = b
+	}
+	return n, nil
 }

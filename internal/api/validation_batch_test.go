@@ -78,6 +78,27 @@ func TestValidateJob(t *testing.T) {
 			j.Spec.ManualSelector = strategyPtr(true)
 			j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}
 		}, []vtErr{vtInvalid("spec.template.metadata.labels").with("`selector` does not match template `labels`")}},
+		{"success policy on a non-indexed job", func(j *batchv1.Job) {
+			j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededCount: strategyPtr(int32(1))}}}
+		}, []vtErr{vtInvalid("spec.successPolicy").with("requires indexed completion mode")}},
+		{"success policy rules", func(j *batchv1.Job) {
+			j.Spec.CompletionMode = strategyPtr(batchv1.IndexedCompletion)
+			j.Spec.Completions = strategyPtr(int32(4))
+			j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{
+				{},
+				{SucceededIndexes: strategyPtr("0,2-1")},
+				{SucceededIndexes: strategyPtr("0-4")},
+				{SucceededCount: strategyPtr(int32(5))},
+				{SucceededIndexes: strategyPtr("1,3"), SucceededCount: strategyPtr(int32(3))},
+				{SucceededIndexes: strategyPtr("0-1,3"), SucceededCount: strategyPtr(int32(2))},
+			}}
+		}, []vtErr{
+			vtRequired("spec.successPolicy.rules[0]"),
+			vtInvalid("spec.successPolicy.rules[1].succeededIndexes").with("non-increasing order"),
+			vtInvalid("spec.successPolicy.rules[2].succeededIndexes").with("too large index: 4"),
+			vtInvalid("spec.successPolicy.rules[3].succeededCount").with("(the number of specified completions)"),
+			vtInvalid("spec.successPolicy.rules[4].succeededCount").with("must be less than or equal to 2 (the number of indexes"),
+		}},
 		{"manual selector ok", func(j *batchv1.Job) {
 			j.Spec.ManualSelector = strategyPtr(true)
 			j.Spec.Selector = &metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}

@@ -25,6 +25,7 @@ const (
 	reasonBackoffLimit       = "BackoffLimitExceeded"
 	reasonDeadline           = "DeadlineExceeded"
 	reasonPodFailurePolicy   = "PodFailurePolicy"
+	reasonSuccessPolicy      = "SuccessPolicy"
 	msgCompletionsReached    = "Reached expected number of succeeded pods"
 	msgBackoffLimit          = "Job has reached the specified backoff limit"
 	msgDeadline              = "Job was active longer than specified deadline"
@@ -32,6 +33,43 @@ const (
 	reasonResumed            = "JobResumed"
 	msgSuspended, msgResumed = "Job suspended", "Job resumed"
 )
+
+// matchSuccessPolicy reports whether the succeeded indexes meet a rule of
+// an Indexed Job's spec.successPolicy, and the condition message naming
+// the first rule met, as Kubernetes writes it. A rule with
+// succeededIndexes alone needs all of them; with succeededCount alone, that
+// many succeeded indexes; with both, that many among the indexes.
+func matchSuccessPolicy(sp *batchv1.SuccessPolicy, completions int32, succeeded map[int]bool) (string, bool) {
+	if sp == nil {
+		return "", false
+	}
+	for i, rule := range sp.Rules {
+		if rule.SucceededIndexes == nil && rule.SucceededCount == nil {
+			continue // invalid; validation refuses it
+		}
+		var in, total int
+		if rule.SucceededIndexes != nil {
+			want := parseIndexes(*rule.SucceededIndexes, completions)
+			total = len(want)
+			for idx := range want {
+				if succeeded[idx] {
+					in++
+				}
+			}
+		} else {
+			total = len(succeeded) // any index counts
+			in = total
+		}
+		met := in == total && total > 0
+		if rule.SucceededCount != nil {
+			met = int32(in) >= *rule.SucceededCount
+		}
+		if met {
+			return fmt.Sprintf("Matched rules at index %d", i), true
+		}
+	}
+	return "", false
+}
 
 func isTerminal(p *corev1.Pod) bool {
 	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed

@@ -173,3 +173,33 @@ func TestNewPodIndexed(t *testing.T) {
 		t.Errorf("non-indexed pod %+v", q)
 	}
 }
+
+func TestMatchSuccessPolicy(t *testing.T) {
+	idx := func(s string) *string { return &s }
+	cnt := func(n int32) *int32 { return &n }
+	succeeded := map[int]bool{0: true, 2: true, 3: true}
+	for _, tt := range []struct {
+		name  string
+		rules []batchv1.SuccessPolicyRule
+		want  string // "" = not met
+	}{
+		{"indexes all succeeded", []batchv1.SuccessPolicyRule{{SucceededIndexes: idx("2-3")}}, "Matched rules at index 0"},
+		{"an index missing", []batchv1.SuccessPolicyRule{{SucceededIndexes: idx("0-2")}}, ""},
+		{"count of any index", []batchv1.SuccessPolicyRule{{SucceededCount: cnt(3)}}, "Matched rules at index 0"},
+		{"count not reached", []batchv1.SuccessPolicyRule{{SucceededCount: cnt(4)}}, ""},
+		{"count among indexes", []batchv1.SuccessPolicyRule{{SucceededIndexes: idx("0-1,3"), SucceededCount: cnt(2)}}, "Matched rules at index 0"},
+		{"count among indexes not reached", []batchv1.SuccessPolicyRule{{SucceededIndexes: idx("1,4-5"), SucceededCount: cnt(1)}}, ""},
+		{"the first rule met is named", []batchv1.SuccessPolicyRule{{SucceededCount: cnt(9)}, {SucceededIndexes: idx("0")}}, "Matched rules at index 1"},
+		{"an empty rule never matches", []batchv1.SuccessPolicyRule{{}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, ok := matchSuccessPolicy(&batchv1.SuccessPolicy{Rules: tt.rules}, 6, succeeded)
+			if ok != (tt.want != "") || msg != tt.want {
+				t.Errorf("got %q, %v; want %q", msg, ok, tt.want)
+			}
+		})
+	}
+	if _, ok := matchSuccessPolicy(nil, 6, succeeded); ok {
+		t.Error("no policy matched")
+	}
+}

@@ -142,6 +142,35 @@ func TestScenarioJob(t *testing.T) {
 		}
 	})
 
+	t.Run("indexed with a success policy completes early", func(t *testing.T) {
+		ns := "success-policy"
+		createNamespace(t, cs, ns)
+		startAgent(t, c, ns)
+		j := newJob("leader", 3, 3)
+		mode := batchv1.IndexedCompletion
+		j.Spec.CompletionMode = &mode
+		lead := "0"
+		j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededIndexes: &lead}}}
+		createJob(t, cs, ns, j)
+		for _, p := range waitRunning(t, cs, ns, "leader", 3) {
+			if p.Annotations[batchv1.JobCompletionIndexAnnotation] == "0" {
+				finishPod(t, cs, &p, 0)
+			}
+		}
+		// Index 0 alone meets the policy: the other two are stopped and
+		// the Job completes with Kubernetes' reason and message.
+		j = finishedWith(t, cs, ns, "leader", batchv1.JobComplete, "SuccessPolicy")
+		if c := condition(j, batchv1.JobSuccessCriteriaMet); c == nil || c.Reason != "SuccessPolicy" || c.Message != "Matched rules at index 0" {
+			t.Errorf("SuccessCriteriaMet %+v", c)
+		}
+		if c := condition(j, batchv1.JobComplete); c.Message != "Matched rules at index 0" {
+			t.Errorf("Complete %+v", c)
+		}
+		if s := j.Status; s.CompletedIndexes != "0" || s.Succeeded != 1 || s.Active != 0 {
+			t.Errorf("status %+v", s)
+		}
+	})
+
 	t.Run("backoff limit", func(t *testing.T) {
 		ns := "backoff"
 		createNamespace(t, cs, ns)

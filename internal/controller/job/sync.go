@@ -212,6 +212,10 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 			deadline = st.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds) * time.Second)
 		}
 		reason, message := "", ""
+		spMsg, spMet := "", false
+		if indexed {
+			spMsg, spMet = matchSuccessPolicy(job.Spec.SuccessPolicy, completions, completed)
+		}
 		switch {
 		case t.failJobMessage != "":
 			reason, message = reasonPodFailurePolicy, t.failJobMessage
@@ -219,6 +223,9 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 			reason, message = reasonBackoffLimit, msgBackoffLimit
 		case !deadline.IsZero() && !now.Before(deadline):
 			reason, message = reasonDeadline, msgDeadline
+		case spMet:
+			setCondition(&st.Conditions, batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, reasonSuccessPolicy, spMsg, mnow)
+			finishing = true
 		case indexed && int32(len(completed)) >= completions,
 			!indexed && job.Spec.Completions != nil && succeeded >= completions,
 			job.Spec.Completions == nil && succeeded > 0 && len(t.active) == 0:
@@ -300,7 +307,11 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 		if target := findCondition(st.Conditions, batchv1.JobFailureTarget); target != nil && target.Status == corev1.ConditionTrue {
 			setCondition(&st.Conditions, batchv1.JobFailed, corev1.ConditionTrue, target.Reason, target.Message, mnow)
 		} else {
-			setCondition(&st.Conditions, batchv1.JobComplete, corev1.ConditionTrue, reasonCompletionsReached, msgCompletionsReached, mnow)
+			reason, msg := reasonCompletionsReached, msgCompletionsReached
+			if met := findCondition(st.Conditions, batchv1.JobSuccessCriteriaMet); met != nil && met.Status == corev1.ConditionTrue {
+				reason, msg = met.Reason, met.Message
+			}
+			setCondition(&st.Conditions, batchv1.JobComplete, corev1.ConditionTrue, reason, msg, mnow)
 			st.CompletionTime = &mnow
 		}
 	}
