@@ -30,7 +30,11 @@ func podReady(p *corev1.Pod) bool {
 // pods that still hold the tracking finalizer in the Job's
 // uncountedTerminatedPods (and, for Indexed Jobs, completed), exactly once
 // per pod UID.
-func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, indexed bool, completions int32, completed map[int]bool) tally {
+//
+// With backoffLimitPerIndex, a counted failure whose index has failed more
+// than the limit (or that a FailIndex rule matched) adds its index to
+// failedIdx.
+func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, indexed bool, completions int32, completed, failedIdx map[int]bool) tally {
 	var t tally
 	unc := job.Status.UncountedTerminatedPods
 	// Once the Job is finishing, every pod's finalizer goes (Kubernetes'
@@ -88,6 +92,13 @@ func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, i
 			if v.action == batchv1.PodFailurePolicyActionFailJob && t.failJobMessage == "" {
 				t.failJobMessage = v.message
 			}
+			// Pods stopped because the Job is finishing fail no index.
+			if limit := job.Spec.BackoffLimitPerIndex; indexed && limit != nil && !finishing {
+				if ix := podIndex(p, completions); ix >= 0 && !completed[ix] &&
+					(v.action == batchv1.PodFailurePolicyActionFailIndex || indexFailureCount(p)+1 > *limit) {
+					failedIdx[ix] = true
+				}
+			}
 			unc.Failed = append(unc.Failed, p.UID)
 			t.newFailed++
 		case finishing:
@@ -103,7 +114,7 @@ func (c *Controller) classify(job *batchv1.Job, pods []*corev1.Pod, suspended, i
 
 // managePods creates or deletes pods to run what the Job still needs; it
 // returns a delay when replacements wait for the failure back-off.
-func (c *Controller) managePods(ctx context.Context, key string, job *batchv1.Job, t *tally, indexed bool, completions, parallelism, succeeded int32, completed map[int]bool) (time.Duration, error) {
+func (c *Controller) managePods(ctx context.Context, key string, job *batchv1.Job, t *tally, indexed bool, completions, parallelism, succeeded int32, completed map[int]bool, failures map[int]int32) (time.Duration, error) {
 	// With podReplacementPolicy Failed, terminating pods still hold their place.
 	occupying := t.active
 	if onlyReplaceFailed(job) {
@@ -149,7 +160,7 @@ func (c *Controller) managePods(ctx context.Context, key string, job *batchv1.Jo
 			return wait, err
 		}
 	}
-	return 0, errors.Join(err, c.createPods(ctx, key, job, t, toCreate))
+	return 0, errors.Join(err, c.createPods(ctx, key, job, t, toCreate, failures))
 }
 
 // pickForDeletion prefers pods that are not ready, then the newest.
@@ -207,8 +218,9 @@ func (c *Controller) deletePods(ctx context.Context, job *batchv1.Job, t *tally,
 	return errors.Join(errs...)
 }
 
-// createPods creates one pod per entry of indexes (-1: NonIndexed).
-func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, t *tally, indexes []int) error {
+// createPods creates one pod per entry of indexes (-1: NonIndexed);
+// failures holds each index's failure count so far (backoffLimitPerIndex).
+func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, t *tally, indexes []int, failures map[int]int32) error {
 	c.exp.expectCreations(key, len(indexes))
 	var (
 		mu   sync.Mutex
@@ -217,7 +229,11 @@ func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Jo
 	)
 	for _, ix := range indexes {
 		wg.Go(func() {
-			created, err := c.kube.CoreV1().Pods(job.Namespace).Create(ctx, newPod(job, ix), metav1.CreateOptions{})
+			pod := newPod(job, ix)
+			if job.Spec.BackoffLimitPerIndex != nil && ix >= 0 {
+				pod.Annotations[batchv1.JobIndexFailureCountAnnotation] = strconv.Itoa(int(failures[ix]))
+			}
+			created, err := c.kube.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -26,6 +26,10 @@ const (
 	reasonDeadline           = "DeadlineExceeded"
 	reasonPodFailurePolicy   = "PodFailurePolicy"
 	reasonSuccessPolicy      = "SuccessPolicy"
+	reasonFailedIndexes      = batchv1.JobReasonFailedIndexes
+	reasonMaxFailedIndexes   = batchv1.JobReasonMaxFailedIndexesExceeded
+	msgFailedIndexes         = "Job has failed indexes"
+	msgMaxFailedIndexes      = "Job has exceeded the specified maximal number of failed indexes"
 	msgCompletionsReached    = "Reached expected number of succeeded pods"
 	msgBackoffLimit          = "Job has reached the specified backoff limit"
 	msgDeadline              = "Job was active longer than specified deadline"
@@ -193,6 +197,35 @@ func pastBackoffLimitOnFailure(job *batchv1.Job, active []*corev1.Pod) bool {
 		return restarts > 0
 	}
 	return restarts >= *job.Spec.BackoffLimit
+}
+
+// indexFailureCount is how often the pod's index had failed before the
+// pod was created (its job-index-failure-count annotation).
+func indexFailureCount(p *corev1.Pod) int32 {
+	n, err := strconv.Atoi(p.Annotations[batchv1.JobIndexFailureCountAnnotation])
+	if err != nil || n < 0 {
+		return 0
+	}
+	return int32(n)
+}
+
+// indexFailureCounts returns, per index, how often it has failed: one
+// more than the count of its latest counted failed pod (failures an Ignore
+// rule matched do not count).
+func indexFailureCounts(job *batchv1.Job, pods []*corev1.Pod, completions int32) map[int]int32 {
+	out := map[int]int32{}
+	for _, p := range pods {
+		ix := podIndex(p, completions)
+		if ix < 0 || !isPodFailed(p, job) {
+			continue
+		}
+		n := indexFailureCount(p)
+		if matchPodFailurePolicy(job.Spec.PodFailurePolicy, p).countsAsFailure() {
+			n++
+		}
+		out[ix] = max(out[ix], n)
+	}
+	return out
 }
 
 // podIndex returns the completion index of an Indexed Job's pod, or -1.

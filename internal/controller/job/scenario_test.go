@@ -171,6 +171,85 @@ func TestScenarioJob(t *testing.T) {
 		}
 	})
 
+	t.Run("backoff limit per index", func(t *testing.T) {
+		ns := "per-index"
+		createNamespace(t, cs, ns)
+		startAgent(t, c, ns)
+		j := newJob("pi", 3, 3)
+		mode := batchv1.IndexedCompletion
+		j.Spec.CompletionMode = &mode
+		one := int32(1)
+		j.Spec.BackoffLimitPerIndex = &one
+		createJob(t, cs, ns, j)
+		index := func(p corev1.Pod) string { return p.Annotations[batchv1.JobCompletionIndexAnnotation] }
+		first := map[string]corev1.Pod{}
+		for _, p := range waitRunning(t, cs, ns, "pi", 3) {
+			first[index(p)] = p
+		}
+		p1 := first["1"]
+		finishPod(t, cs, &p1, 1)
+		// The replacement for index 1 knows the index failed once.
+		var repl corev1.Pod
+		eventually(t, "a replacement for index 1 with failure count 1", func(ctx context.Context) (string, error) {
+			pods, err := runningPods(ctx, cs, ns, "pi")
+			if err != nil {
+				return "", err
+			}
+			for _, p := range pods {
+				if index(p) == "1" && p.Name != p1.Name {
+					if got := p.Annotations[batchv1.JobIndexFailureCountAnnotation]; got != "1" {
+						return "failure count " + got, nil
+					}
+					repl = p
+					return "", nil
+				}
+			}
+			return "no replacement yet", nil
+		})
+		// A second failure exceeds the limit of 1: index 1 fails for good.
+		finishPod(t, cs, &repl, 1)
+		eventually(t, "failedIndexes 1", func(ctx context.Context) (string, error) {
+			j, err := cs.BatchV1().Jobs(ns).Get(ctx, "pi", metav1.GetOptions{})
+			if err != nil {
+				return "", err
+			}
+			if j.Status.FailedIndexes == nil || *j.Status.FailedIndexes != "1" || j.Status.Active != 2 {
+				return fmt.Sprintf("status %+v", j.Status), nil
+			}
+			return "", nil
+		})
+		for _, ix := range []string{"0", "2"} {
+			p := first[ix]
+			finishPod(t, cs, &p, 0)
+		}
+		j = finishedWith(t, cs, ns, "pi", batchv1.JobFailed, "FailedIndexes")
+		if s := j.Status; s.CompletedIndexes != "0,2" || *s.FailedIndexes != "1" || s.Succeeded != 2 || s.Failed != 2 {
+			t.Errorf("status %+v", s)
+		}
+	})
+
+	t.Run("max failed indexes", func(t *testing.T) {
+		ns := "max-failed-indexes"
+		createNamespace(t, cs, ns)
+		startAgent(t, c, ns)
+		j := newJob("mfi", 3, 3)
+		mode := batchv1.IndexedCompletion
+		j.Spec.CompletionMode = &mode
+		zero := int32(0)
+		j.Spec.BackoffLimitPerIndex, j.Spec.MaxFailedIndexes = &zero, &zero
+		createJob(t, cs, ns, j)
+		pods := waitRunning(t, cs, ns, "mfi", 3)
+		finishPod(t, cs, &pods[0], 1)
+		j = finishedWith(t, cs, ns, "mfi", batchv1.JobFailed, "MaxFailedIndexesExceeded")
+		fi := "<nil>"
+		if j.Status.FailedIndexes != nil {
+			fi = *j.Status.FailedIndexes
+		}
+		if want := pods[0].Annotations[batchv1.JobCompletionIndexAnnotation]; fi != want || j.Status.Active != 0 {
+			t.Errorf("failedIndexes %q (want %q), active %d", fi, want, j.Status.Active)
+		}
+	})
+
 	t.Run("backoff limit", func(t *testing.T) {
 		ns := "backoff"
 		createNamespace(t, cs, ns)

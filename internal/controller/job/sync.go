@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -171,14 +172,18 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 	}
 	unc := st.UncountedTerminatedPods
 	orig := st.DeepCopy()
-	completed := map[int]bool{}
+	completed, failedIdx := map[int]bool{}, map[int]bool{}
+	perIndex := indexed && job.Spec.BackoffLimitPerIndex != nil
 	if indexed {
 		completed = parseIndexes(st.CompletedIndexes, completions)
+	}
+	if perIndex && st.FailedIndexes != nil {
+		failedIdx = parseIndexes(*st.FailedIndexes, completions)
 	}
 
 	// 1. Classify pods; finished pods still holding the finalizer become
 	//    uncounted (recorded in status before the finalizer goes).
-	t := c.classify(job, pods, suspended, indexed, completions, completed)
+	t := c.classify(job, pods, suspended, indexed, completions, completed, failedIdx)
 	c.backoff.update(key, t.newSucceeded, t.newFailed, now)
 	succeeded := st.Succeeded + int32(len(unc.Succeeded))
 	failed := st.Failed + int32(len(unc.Failed))
@@ -221,11 +226,15 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 			reason, message = reasonPodFailurePolicy, t.failJobMessage
 		case failed > backoffLimit || pastBackoffLimitOnFailure(job, t.active):
 			reason, message = reasonBackoffLimit, msgBackoffLimit
+		case perIndex && job.Spec.MaxFailedIndexes != nil && int32(len(failedIdx)) > *job.Spec.MaxFailedIndexes:
+			reason, message = reasonMaxFailedIndexes, msgMaxFailedIndexes
 		case !deadline.IsZero() && !now.Before(deadline):
 			reason, message = reasonDeadline, msgDeadline
 		case spMet:
 			setCondition(&st.Conditions, batchv1.JobSuccessCriteriaMet, corev1.ConditionTrue, reasonSuccessPolicy, spMsg, mnow)
 			finishing = true
+		case perIndex && len(failedIdx) > 0 && int32(len(completed)+len(failedIdx)) >= completions:
+			reason, message = reasonFailedIndexes, msgFailedIndexes
 		case indexed && int32(len(completed)) >= completions,
 			!indexed && job.Spec.Completions != nil && succeeded >= completions,
 			job.Spec.Completions == nil && succeeded > 0 && len(t.active) == 0:
@@ -250,7 +259,17 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 		manageErr = c.deletePods(ctx, job, &t, t.active)
 	case c.exp.satisfied(key):
 		var after time.Duration
-		after, manageErr = c.managePods(ctx, key, job, &t, indexed, completions, parallelism, succeeded, completed)
+		// Failed indexes are not run again.
+		done := completed
+		if len(failedIdx) > 0 {
+			done = maps.Clone(completed)
+			maps.Copy(done, failedIdx)
+		}
+		var failures map[int]int32
+		if perIndex {
+			failures = indexFailureCounts(job, pods, completions)
+		}
+		after, manageErr = c.managePods(ctx, key, job, &t, indexed, completions, parallelism, succeeded, done, failures)
 		if after > 0 && (res.RequeueAfter == 0 || after < res.RequeueAfter) {
 			res.RequeueAfter = after
 		}
@@ -269,6 +288,10 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 	st.Terminating = &terminating
 	if indexed {
 		st.CompletedIndexes = formatIndexes(completed)
+	}
+	if perIndex {
+		fi := formatIndexes(failedIdx)
+		st.FailedIndexes = &fi
 	}
 	if err := c.writeStatus(ctx, job, orig); err != nil {
 		return controller.Result{}, err
