@@ -195,7 +195,8 @@ func (p *Plugin) PreScore(state *framework.CycleState, pod *framework.PodInfo, s
 	sig, cacheable := signatureOf(pod, nsLabels)
 	c := &p.cache
 	if !cacheable || !c.valid || !c.sig.equal(sig) {
-		*c = scoreCache{sig: sig, valid: cacheable, scores: counts{}}
+		// Another workload (or the first): start again, keeping the slice.
+		*c = scoreCache{sig: sig, valid: cacheable, scores: counts{}, nodes: c.nodes[:0]}
 	}
 	for i := range max(len(nodes), len(c.nodes)) {
 		if i < len(nodes) && i < len(c.nodes) && c.nodes[i].current(nodes[i]) {
