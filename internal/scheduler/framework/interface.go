@@ -1,6 +1,10 @@
 package framework
 
-import "sync"
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
 
 // Plugin is the common part of every plugin.
 type Plugin interface {
@@ -58,26 +62,40 @@ type NodeScore struct {
 // CycleState carries plugin data from PreFilter/PreScore to
 // Filter/Score within one pod's cycle. Writes happen before the
 // concurrent phases; reads are safe at any time.
+//
+// Reads far outnumber writes (one per node and plugin against a handful
+// of writes per cycle), so the data is an immutable map replaced on each
+// write: a read is one atomic load, and the parallel Filter and Score
+// workers do not contend on a shared lock word.
 type CycleState struct {
-	mu   sync.RWMutex
-	data map[string]any
+	mu   sync.Mutex // serialises writers
+	data atomic.Pointer[map[string]any]
 }
 
 // NewCycleState returns an empty state.
-func NewCycleState() *CycleState { return &CycleState{data: map[string]any{}} }
+func NewCycleState() *CycleState { return &CycleState{} }
 
 // Write stores v under key.
 func (c *CycleState) Write(key string, v any) {
 	c.mu.Lock()
-	c.data[key] = v
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	var next map[string]any
+	if cur := c.data.Load(); cur != nil {
+		next = make(map[string]any, len(*cur)+1)
+		maps.Copy(next, *cur)
+	} else {
+		next = make(map[string]any, 4)
+	}
+	next[key] = v
+	c.data.Store(&next)
 }
 
 // Read returns the value under key (nil if none).
 func (c *CycleState) Read(key string) any {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.data[key]
+	if m := c.data.Load(); m != nil {
+		return (*m)[key]
+	}
+	return nil
 }
 
 // DefaultNormalizeScore maps scores linearly so that the highest becomes

@@ -32,6 +32,10 @@ type AffinityTerm struct {
 	hasNamespaceSelector bool
 }
 
+// HasNamespaceSelector reports whether the term selects namespaces by
+// their labels (so whether it matches can change without any pod changing).
+func (t *AffinityTerm) HasNamespaceSelector() bool { return t.hasNamespaceSelector }
+
 // Matches reports whether pod is selected by the term; nsLabels returns
 // a namespace's labels and is called only for terms with a namespace
 // selector.

@@ -10,9 +10,12 @@
 package interpodaffinity
 
 import (
+	"maps"
 	"slices"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/gantry-dev/gantry/internal/scheduler/framework"
@@ -32,8 +35,13 @@ const (
 // affinity term that the incoming pod matches.
 const HardPodAffinityWeight = 1
 
-// Plugin implements InterPodAffinity.
-type Plugin struct{}
+// Plugin implements InterPodAffinity. Its PreScore keeps state between
+// scheduling cycles (see PreScore): the Score calls of one cycle must be
+// over before the next cycle's PreScore, as they are in the scheduler.
+type Plugin struct {
+	mu    sync.Mutex // guards cache
+	cache scoreCache
+}
 
 var (
 	_ framework.PreFilterPlugin      = (*Plugin)(nil)
@@ -166,79 +174,182 @@ func (*Plugin) Filter(state *framework.CycleState, pod *framework.PodInfo, node 
 // PreScore sums, per topology domain, the weights of the preferred terms
 // (and existing pods' required affinity) that tie the incoming pod to the
 // pods already there: positive for affinity, negative for anti-affinity.
-func (*Plugin) PreScore(state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot, _ []*framework.NodeInfo) *framework.Status {
-	scores := counts{}
+//
+// Each node's contribution depends only on the node (its labels and pods)
+// and on the incoming pod's namespace, labels and affinity. Replicas of
+// one workload share the last three, so the plugin keeps the domain sums
+// of the previous PreScore and, for the next pod with the same
+// signature, recomputes only the nodes whose NodeInfo changed (the
+// snapshot replaces a NodeInfo whenever its node or pods change). The
+// work per pod is then a pointer comparison per node instead of matching
+// every term against every pod in the cluster.
+func (p *Plugin) PreScore(state *framework.CycleState, pod *framework.PodInfo, snap *framework.Snapshot, _ []*framework.NodeInfo) *framework.Status {
 	hasPreferred := len(pod.PreferredAffinityTerms)+len(pod.PreferredAntiAffinityTerms) > 0
 	nodes := snap.HavePodsWithAffinity
 	if hasPreferred {
 		nodes = snap.Nodes
 	}
 	nsLabels := snap.NamespaceLabelsOf
-	// Per node, count matches of the incoming pod's preferred terms first,
-	// then add them to the domains once.
-	aff := make([]int64, len(pod.PreferredAffinityTerms))
-	anti := make([]int64, len(pod.PreferredAntiAffinityTerms))
-	for _, n := range nodes {
-		pods := n.PodsWithAffinity
-		if hasPreferred {
-			pods = n.Pods
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sig, cacheable := signatureOf(pod, nsLabels)
+	c := &p.cache
+	if !cacheable || !c.valid || !c.sig.equal(sig) {
+		// Another workload (or the first): start again, keeping the slice.
+		*c = scoreCache{sig: sig, valid: cacheable, scores: counts{}, nodes: c.nodes[:0]}
+	}
+	for i := range max(len(nodes), len(c.nodes)) {
+		if i < len(nodes) && i < len(c.nodes) && c.nodes[i].current(nodes[i]) {
+			continue
 		}
-		clear(aff)
-		clear(anti)
-		for _, existing := range pods {
-			for i := range pod.PreferredAffinityTerms {
-				if pod.PreferredAffinityTerms[i].Matches(existing.Pod, nsLabels) {
-					aff[i]++
-				}
-			}
-			for i := range pod.PreferredAntiAffinityTerms {
-				if pod.PreferredAntiAffinityTerms[i].Matches(existing.Pod, nsLabels) {
-					anti[i]++
-				}
-			}
-			if len(existing.RequiredAffinityTerms)+len(existing.PreferredAffinityTerms)+len(existing.PreferredAntiAffinityTerms) == 0 {
-				continue
-			}
-			for i := range existing.RequiredAffinityTerms {
-				t := &existing.RequiredAffinityTerms[i]
-				if t.Matches(pod.Pod, nsLabels) {
-					scores.add(n.Node, t.TopologyKey, HardPodAffinityWeight)
-				}
-			}
-			for i := range existing.PreferredAffinityTerms {
-				t := &existing.PreferredAffinityTerms[i]
-				if t.Matches(pod.Pod, nsLabels) {
-					scores.add(n.Node, t.TopologyKey, int64(t.Weight))
-				}
-			}
-			for i := range existing.PreferredAntiAffinityTerms {
-				t := &existing.PreferredAntiAffinityTerms[i]
-				if t.Matches(pod.Pod, nsLabels) {
-					scores.add(n.Node, t.TopologyKey, -int64(t.Weight))
-				}
-			}
+		if i < len(c.nodes) {
+			c.apply(c.nodes[i].info, c.nodes[i].weights, -1)
 		}
-		for i, c := range aff {
-			if c > 0 {
-				t := &pod.PreferredAffinityTerms[i]
-				scores.add(n.Node, t.TopologyKey, c*int64(t.Weight))
-			}
-		}
-		for i, c := range anti {
-			if c > 0 {
-				t := &pod.PreferredAntiAffinityTerms[i]
-				scores.add(n.Node, t.TopologyKey, -c*int64(t.Weight))
+		if i < len(nodes) {
+			n := nodes[i]
+			e := cachedNode{info: n, generation: n.Generation, pods: len(n.Pods), weights: nodeWeights(pod, n, hasPreferred, nsLabels)}
+			c.apply(n, e.weights, 1)
+			if i < len(c.nodes) {
+				c.nodes[i] = e
+			} else {
+				c.nodes = append(c.nodes, e)
 			}
 		}
 	}
-	st := &scoreState{scores: scores}
-	for d := range scores {
-		if !slices.Contains(st.keys, d.key) {
-			st.keys = append(st.keys, d.key)
-		}
-	}
-	state.Write(scoreKey, st)
+	c.nodes = c.nodes[:len(nodes)]
+	state.Write(scoreKey, &scoreState{scores: c.scores, keys: c.keys})
 	return nil
+}
+
+// nodeWeights sums, per topology key, what the pods on n contribute to
+// the incoming pod's score in n's domains.
+func nodeWeights(pod *framework.PodInfo, n *framework.NodeInfo, hasPreferred bool, nsLabels func(string) labels.Set) keyWeights {
+	pods := n.PodsWithAffinity
+	if hasPreferred {
+		pods = n.Pods
+	}
+	var kw keyWeights
+	for _, existing := range pods {
+		for i := range pod.PreferredAffinityTerms {
+			t := &pod.PreferredAffinityTerms[i]
+			if t.Matches(existing.Pod, nsLabels) {
+				kw = kw.add(t.TopologyKey, int64(t.Weight))
+			}
+		}
+		for i := range pod.PreferredAntiAffinityTerms {
+			t := &pod.PreferredAntiAffinityTerms[i]
+			if t.Matches(existing.Pod, nsLabels) {
+				kw = kw.add(t.TopologyKey, -int64(t.Weight))
+			}
+		}
+		for i := range existing.RequiredAffinityTerms {
+			t := &existing.RequiredAffinityTerms[i]
+			if t.Matches(pod.Pod, nsLabels) {
+				kw = kw.add(t.TopologyKey, HardPodAffinityWeight)
+			}
+		}
+		for i := range existing.PreferredAffinityTerms {
+			t := &existing.PreferredAffinityTerms[i]
+			if t.Matches(pod.Pod, nsLabels) {
+				kw = kw.add(t.TopologyKey, int64(t.Weight))
+			}
+		}
+		for i := range existing.PreferredAntiAffinityTerms {
+			t := &existing.PreferredAntiAffinityTerms[i]
+			if t.Matches(pod.Pod, nsLabels) {
+				kw = kw.add(t.TopologyKey, -int64(t.Weight))
+			}
+		}
+	}
+	return kw
+}
+
+// keyWeights sums weights per topology key for one node; a pod has few
+// terms, so a slice searched linearly beats a map.
+type keyWeights []keyWeight
+
+type keyWeight struct {
+	key    string
+	weight int64
+}
+
+func (kw keyWeights) add(key string, w int64) keyWeights {
+	for i := range kw {
+		if kw[i].key == key {
+			kw[i].weight += w
+			return kw
+		}
+	}
+	return append(kw, keyWeight{key, w})
+}
+
+// scoreCache is the state PreScore keeps between pods: the domain sums
+// for pods of one signature, and what each node (by its position in the
+// node list) contributed to them.
+type scoreCache struct {
+	sig    signature
+	valid  bool
+	nodes  []cachedNode
+	scores counts
+	keys   []string // topology keys that ever had a non-zero weight
+}
+
+// cachedNode is one node's contribution and the NodeInfo it was computed
+// from. A NodeInfo in a snapshot is replaced, not changed, when its node
+// or pods change; the generation and pod count also catch NodeInfos
+// changed in place (tests, benchmarks).
+type cachedNode struct {
+	info       *framework.NodeInfo
+	generation int64
+	pods       int
+	weights    keyWeights
+}
+
+func (e *cachedNode) current(n *framework.NodeInfo) bool {
+	return e.info == n && e.generation == n.Generation && e.pods == len(n.Pods)
+}
+
+// apply adds sign × weights to the domains of n.
+func (c *scoreCache) apply(n *framework.NodeInfo, weights keyWeights, sign int64) {
+	for _, kw := range weights {
+		if kw.weight == 0 {
+			continue
+		}
+		c.scores.add(n.Node, kw.key, sign*kw.weight)
+		if !slices.Contains(c.keys, kw.key) {
+			c.keys = append(c.keys, kw.key)
+		}
+	}
+}
+
+// signature is what, besides the nodes, decides the pod's domain sums.
+type signature struct {
+	namespace              string
+	labels, nsLabels       map[string]string
+	affinity, antiAffinity any // *corev1.PodAffinity, *corev1.PodAntiAffinity
+}
+
+// signatureOf returns pod's signature; cacheable is false when a term of
+// the pod selects namespaces by label (namespaces' labels may change
+// between cycles without any node changing).
+func signatureOf(pod *framework.PodInfo, nsLabels func(string) labels.Set) (sig signature, cacheable bool) {
+	for _, terms := range [][]framework.AffinityTerm{pod.RequiredAffinityTerms, pod.RequiredAntiAffinityTerms, pod.PreferredAffinityTerms, pod.PreferredAntiAffinityTerms} {
+		for i := range terms {
+			if terms[i].HasNamespaceSelector() {
+				return signature{}, false
+			}
+		}
+	}
+	sig = signature{namespace: pod.Pod.Namespace, labels: pod.Pod.Labels, nsLabels: nsLabels(pod.Pod.Namespace)}
+	if a := pod.Pod.Spec.Affinity; a != nil {
+		sig.affinity, sig.antiAffinity = a.PodAffinity, a.PodAntiAffinity
+	}
+	return sig, true
+}
+
+func (s signature) equal(o signature) bool {
+	return s.namespace == o.namespace && maps.Equal(s.labels, o.labels) && maps.Equal(s.nsLabels, o.nsLabels) &&
+		equality.Semantic.DeepEqual(s.affinity, o.affinity) && equality.Semantic.DeepEqual(s.antiAffinity, o.antiAffinity)
 }
 
 type scoreState struct {

@@ -111,3 +111,83 @@ func TestScore(t *testing.T) {
 		}
 	})
 }
+
+// rawScores runs PreScore and Score (without normalising) on nodes.
+func rawScores(t *testing.T, pl *interpodaffinity.Plugin, pod *corev1.Pod, nodes []*framework.NodeInfo) map[string]int64 {
+	t.Helper()
+	pi := framework.NewPodInfo(pod)
+	state := framework.NewCycleState()
+	if st := pl.PreScore(state, pi, framework.NewSnapshot(nodes...), nodes); !st.IsSuccess() {
+		t.Fatalf("PreScore: %s", st.Message())
+	}
+	out := map[string]int64{}
+	for _, n := range nodes {
+		s, st := pl.Score(state, pi, n)
+		if !st.IsSuccess() {
+			t.Fatalf("Score %s: %s", n.Name(), st.Message())
+		}
+		out[n.Name()] = s
+	}
+	return out
+}
+
+// TestPreScoreReusesWorkAcrossPods scores a sequence of pods with one
+// plugin, which keeps the domain sums between pods of one signature, while
+// the cluster changes the ways a scheduler's snapshot does; after each
+// step the scores must equal those of a new plugin that computes
+// everything afresh.
+func TestPreScoreReusesWorkAcrossPods(t *testing.T) {
+	antiWeb := func(name string) *corev1.Pod {
+		return st.Pod(name).Label("app", "web").PodAntiAffinity(10, hostname, web).PodAntiAffinity(3, zone, web).Obj()
+	}
+	node := func(name, z string, pods ...*corev1.Pod) *framework.NodeInfo {
+		b := st.Node(name).Label(hostname, name)
+		if z != "" {
+			b = b.Label(zone, z)
+		}
+		return b.Info(pods...)
+	}
+	with := func(n *framework.NodeInfo, pod *corev1.Pod) *framework.NodeInfo {
+		c := n.Clone()
+		c.AddPod(framework.NewPodInfo(pod))
+		c.Generation++
+		return c
+	}
+	nodes := []*framework.NodeInfo{
+		node("a1", "a", antiWeb("web-0")),
+		node("a2", "a"),
+		node("b1", "b", st.Pod("db-0").Label("app", "db").Obj()),
+		node("nozone", ""),
+	}
+	steps := []struct {
+		name   string
+		change func()
+		pod    *corev1.Pod
+	}{
+		{"first pod", func() {}, antiWeb("web-1")},
+		{"a pod placed on a2 (NodeInfo replaced)", func() { nodes[1] = with(nodes[1], antiWeb("web-1")) }, antiWeb("web-2")},
+		{"a pod added to b1 in place", func() { nodes[2].AddPod(framework.NewPodInfo(antiWeb("web-2"))) }, antiWeb("web-3")},
+		{"a node relabelled into another zone", func() {
+			nodes[0] = node("a1", "b", antiWeb("web-0"))
+		}, antiWeb("web-4")},
+		{"a node removed", func() { nodes = nodes[:3] }, antiWeb("web-5")},
+		{"a node added", func() { nodes = append(nodes, node("c1", "c", antiWeb("web-6"))) }, antiWeb("web-7")},
+		{"a pod of another workload", func() {}, st.Pod("p").PodAffinity(10, zone, web).Obj()},
+		{"the first workload again", func() {}, antiWeb("web-8")},
+		{"existing pods' preferred affinity only", func() {
+			nodes[1] = with(nodes[1], st.Pod("fan").PodAffinity(5, hostname, map[string]string{"app": "star"}).Obj())
+		}, st.Pod("star-0").Label("app", "star").Obj()},
+		{"and again after another fan", func() {
+			nodes[3] = with(nodes[3], st.Pod("fan-2").PodAffinity(7, zone, map[string]string{"app": "star"}).Obj())
+		}, st.Pod("star-1").Label("app", "star").Obj()},
+	}
+	reused := interpodaffinity.New()
+	for _, step := range steps {
+		step.change()
+		got := rawScores(t, reused, step.pod, nodes)
+		want := rawScores(t, interpodaffinity.New(), step.pod, nodes)
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("%s: reused plugin differs from a fresh one (-fresh +reused):\n%s", step.name, d)
+		}
+	}
+}
