@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -11,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+
+	"github.com/gantry-dev/gantry/internal/apiserver"
 )
 
 // typedClient is what every client-go typed resource client offers.
@@ -281,4 +284,36 @@ func TestGenerationAndStatus(t *testing.T) {
 			d = stored
 		})
 	}
+}
+
+func TestGenerateNameRetriesTakenNames(t *testing.T) {
+	c := startCluster(t)
+	ns := c.namespace(t)
+	cms := c.Client.CoreV1().ConfigMaps(ns)
+	must[*corev1.ConfigMap](t)(cms.Create(ctx(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "gen-aaaaa"}}, metav1.CreateOptions{}))
+
+	// The suffix generator collides on its first draws, as random names
+	// sometimes do (27^5 names: a 3,000-pod ReplicaSet collides about one
+	// run in four).
+	var mu sync.Mutex
+	draws := []string{"aaaaa", "aaaaa", "bbbbb"}
+	restore := apiserver.SetNameSuffix(func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(draws) == 0 {
+			return "aaaaa"
+		}
+		s := draws[0]
+		draws = draws[1:]
+		return s
+	})
+	t.Cleanup(restore)
+
+	got := must[*corev1.ConfigMap](t)(cms.Create(ctx(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "gen-"}}, metav1.CreateOptions{}))
+	if got.Name != "gen-bbbbb" {
+		t.Fatalf("generated name %q, want gen-bbbbb after two taken draws", got.Name)
+	}
+	// When every attempt collides, the client gets Kubernetes' ServerTimeout (500).
+	_, err := cms.Create(ctx(t), &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{GenerateName: "gen-"}}, metav1.CreateOptions{})
+	wantAPIError(t, err, 500, metav1.StatusReasonServerTimeout)
 }

@@ -13,13 +13,26 @@ import (
 	"github.com/gantry-dev/gantry/internal/api"
 )
 
+// nameSuffix returns the random part of a generated name; tests replace it.
+var nameSuffix = func() string { return utilrand.String(5) }
+
+// generateName is base plus a random suffix, base cut so that the name
+// stays within 63 characters, as Kubernetes' SimpleNameGenerator does.
+func generateName(base string) string {
+	const maxBase = 63 - 5
+	if len(base) > maxBase {
+		base = base[:maxBase]
+	}
+	return base + nameSuffix()
+}
+
 // prepareForCreate sets the system metadata of a new object and resets
 // what a client may not set on create (status of resources that have a
 // status subresource, deletion fields).
 func prepareForCreate(res *api.Resource, obj runtime.Object) {
 	m := objectMeta(obj)
 	if m.GetName() == "" && m.GetGenerateName() != "" {
-		m.SetName(m.GetGenerateName() + utilrand.String(5))
+		m.SetName(generateName(m.GetGenerateName()))
 	}
 	m.SetUID(uuid.NewUUID())
 	m.SetCreationTimestamp(metav1.Now().Rfc3339Copy())

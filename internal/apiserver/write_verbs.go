@@ -73,10 +73,15 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, req *reque
 	return nil
 }
 
+// maxNameGenerationAttempts is kube-apiserver's limit on generating a
+// free name for a create with generateName.
+const maxNameGenerationAttempts = 8
+
 // create runs the create pipeline: system metadata, defaults, validation,
 // managed fields for manager, admission (allocations), storage.
 func (s *Server) create(ctx context.Context, req *request, obj runtime.Object, opts writeOptions, manager string) (runtime.Object, error) {
 	res := req.res
+	generated := objectMeta(obj).GetName() == "" && objectMeta(obj).GetGenerateName() != ""
 	prepareForCreate(res, obj)
 	m := objectMeta(obj)
 	if m.GetName() == "" {
@@ -103,9 +108,15 @@ func (s *Server) create(ctx context.Context, req *request, obj runtime.Object, o
 		return obj, nil
 	}
 	out, err := req.store.create(ctx, obj)
+	// A generated name that is taken is generated again, as Kubernetes
+	// does since RetryGenerateName (GA in 1.32): up to 8 attempts in all.
+	for attempt := 1; generated && apierrors.IsAlreadyExists(err) && attempt < maxNameGenerationAttempts; attempt++ {
+		m.SetName(generateName(m.GetGenerateName()))
+		out, err = req.store.create(ctx, obj)
+	}
 	if err != nil {
 		release()
-		if apierrors.IsAlreadyExists(err) && objectMeta(obj).GetGenerateName() != "" {
+		if apierrors.IsAlreadyExists(err) && generated {
 			return nil, apierrors.NewServerTimeout(req.groupResource(), "POST", 0)
 		}
 		return nil, err
