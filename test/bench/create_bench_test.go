@@ -15,6 +15,7 @@ import (
 // BenchmarkCreate measures ConfigMap creates per second from 1 and from 32
 // concurrent clients, each client with its own connection, in JSON and in
 // protobuf. One op is one create; creates/s is b.N over the elapsed time.
+// The server runs with --disable-agent (see startAPITarget).
 func BenchmarkCreate(b *testing.B) {
 	t := startAPITarget(b)
 	t.run(b, func(b *testing.B) {

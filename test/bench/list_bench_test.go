@@ -26,7 +26,10 @@ import (
 //   - decode=raw: one GET reading the full body without decoding it, the
 //     server's share plus the transfer.
 //
-// The pods are created once per size and reused by every iteration.
+// The pods are created once per size and reused by every iteration. The
+// server runs with --disable-agent (see startAPITarget): the pods stay
+// pending, unbound and without a status written by an agent, as a control
+// plane without nodes holds them.
 // Metrics: ms/list, and MB/list (the body size) for decode=raw.
 func BenchmarkList(b *testing.B) {
 	t := startAPITarget(b)
