@@ -58,6 +58,9 @@ type Config struct {
 	// and key (PEM) for system:node:<node> in system:nodes, for JoinPath;
 	// nil: JoinPath answers 404.
 	IssueNodeCredentials func(node string) (ca, cert, key []byte, err error)
+	// Profiling serves the Go runtime's profiles under ProfilingPath to
+	// members of system:masters; false: 404.
+	Profiling bool
 	// BookmarkInterval is how often watches that allow bookmarks get one.
 	BookmarkInterval time.Duration
 	Logger           *slog.Logger
@@ -218,6 +221,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.cfg.Metrics.ServeHTTP(w, r)
+		return
+	case r.URL.Path == ProfilingPath || strings.HasPrefix(r.URL.Path, ProfilingPath+"/"):
+		s.serveProfiling(w, r, user)
 		return
 	case strings.HasPrefix(r.URL.Path, "/openapi/"):
 		if s.cfg.OpenAPI == nil {
