@@ -10,8 +10,8 @@
 //
 // By default every benchmark drives the real `gantry server` binary, with
 // embedded etcd fsyncing to disk as it does in production. The binary is
-// built once per test process (go build into a temporary directory), or
-// taken from $GANTRY_BIN.
+// built once per test process (CGO_ENABLED=0 go build into a temporary
+// directory, as the Makefile builds it), or taken from $GANTRY_BIN.
 //
 // The control-plane API benchmarks (Create, List, WatchFanout) start the
 // server with --disable-agent: without the in-process node agent, service
