@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -77,6 +79,9 @@ type Server struct {
 	discovery *discoveryDocs
 	services  *serviceAllocator
 	managers  map[fieldManagerKey]*managedfields.FieldManager
+	// listWriters recycles the write buffers of list responses
+	// (*bufio.Writer of listChunk bytes).
+	listWriters sync.Pool
 }
 
 // New builds the API server. It does no I/O.
@@ -105,6 +110,7 @@ func New(cfg Config) (*Server, error) {
 		protobuf: protobuf.NewSerializer(scheme, scheme),
 		log:      cfg.Logger,
 	}
+	s.listWriters.New = func() any { return bufio.NewWriterSize(nil, listChunk) }
 	s.discovery = newDiscoveryDocs(cfg.Registry)
 	alloc, err := newServiceAllocator(cfg.Services, cfg.Storage)
 	if err != nil {
