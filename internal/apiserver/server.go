@@ -82,6 +82,8 @@ type Server struct {
 	// listWriters recycles the write buffers of list responses
 	// (*bufio.Writer of listChunk bytes).
 	listWriters sync.Pool
+	// events shares watch event encodings among watches.
+	events *eventCache
 }
 
 // New builds the API server. It does no I/O.
@@ -109,6 +111,7 @@ func New(cfg Config) (*Server, error) {
 		codecs:   api.NewCodecs(scheme),
 		protobuf: protobuf.NewSerializer(scheme, scheme),
 		log:      cfg.Logger,
+		events:   newEventCache(),
 	}
 	s.listWriters.New = func() any { return bufio.NewWriterSize(nil, listChunk) }
 	s.discovery = newDiscoveryDocs(cfg.Registry)
