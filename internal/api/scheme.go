@@ -26,6 +26,12 @@ func NewScheme() *runtime.Scheme {
 }
 
 // NewCodecs returns the codec factory for s (JSON, YAML and protobuf).
+// Lists are encoded to JSON and protobuf one item at a time, as
+// kube-apiserver does (StreamingCollectionEncodingToJSON/ToProtobuf): the
+// bytes are the same as encoding the whole list at once, without first
+// building the whole body in one buffer that grows by copying.
 func NewCodecs(s *runtime.Scheme) serializer.CodecFactory {
-	return serializer.NewCodecFactory(s, serializer.EnableStrict)
+	return serializer.NewCodecFactory(s, serializer.EnableStrict,
+		serializer.WithStreamingCollectionEncodingToJSON(),
+		serializer.WithStreamingCollectionEncodingToProtobuf())
 }

@@ -21,7 +21,9 @@
 //
 // Concurrency: a Server holds no per-request state; everything built in
 // New (codecs, discovery documents, field managers) is read-only after it,
-// so ServeHTTP is safe for concurrent use. Tests: the *_test.go files run a
+// except two synchronised caches (pooled list write buffers, and watch
+// event encodings shared among watches, eventcache.go), so ServeHTTP is
+// safe for concurrent use. Tests: the *_test.go files run a
 // real control plane (internal/testcluster, or env_test.go's hand-wired
 // server where storage must be reached) and drive it with client-go.
 package apiserver

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -139,6 +140,25 @@ func (o *objectStore) written(obj, stored runtime.Object, rev int64) (runtime.Ob
 
 func (o *objectStore) get(ctx context.Context, namespace, name string) (runtime.Object, error) {
 	kv, err := o.store.Get(ctx, o.key(namespace, name))
+	if err != nil {
+		return nil, storageError(err, o.gr, name)
+	}
+	return o.decode(kv)
+}
+
+// getLocal reads an object from the storage replica's applied state when
+// the store can (storage.LocalReader), which may be slightly stale; a
+// NotFound is confirmed with a consistent read, so an object created just
+// before is always found.
+func (o *objectStore) getLocal(ctx context.Context, namespace, name string) (runtime.Object, error) {
+	lr, ok := o.store.(storage.LocalReader)
+	if !ok {
+		return o.get(ctx, namespace, name)
+	}
+	kv, err := lr.GetLocal(ctx, o.key(namespace, name))
+	if errors.Is(err, storage.ErrNotFound) {
+		return o.get(ctx, namespace, name)
+	}
 	if err != nil {
 		return nil, storageError(err, o.gr, name)
 	}

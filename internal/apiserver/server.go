@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,6 +60,9 @@ type Config struct {
 	// and key (PEM) for system:node:<node> in system:nodes, for JoinPath;
 	// nil: JoinPath answers 404.
 	IssueNodeCredentials func(node string) (ca, cert, key []byte, err error)
+	// Profiling serves the Go runtime's profiles under ProfilingPath to
+	// members of system:masters; false: 404.
+	Profiling bool
 	// BookmarkInterval is how often watches that allow bookmarks get one.
 	BookmarkInterval time.Duration
 	Logger           *slog.Logger
@@ -74,6 +79,11 @@ type Server struct {
 	discovery *discoveryDocs
 	services  *serviceAllocator
 	managers  map[fieldManagerKey]*managedfields.FieldManager
+	// listWriters recycles the write buffers of list responses
+	// (*bufio.Writer of listChunk bytes).
+	listWriters sync.Pool
+	// events shares watch event encodings among watches.
+	events *eventCache
 }
 
 // New builds the API server. It does no I/O.
@@ -101,7 +111,9 @@ func New(cfg Config) (*Server, error) {
 		codecs:   api.NewCodecs(scheme),
 		protobuf: protobuf.NewSerializer(scheme, scheme),
 		log:      cfg.Logger,
+		events:   newEventCache(),
 	}
+	s.listWriters.New = func() any { return bufio.NewWriterSize(nil, listChunk) }
 	s.discovery = newDiscoveryDocs(cfg.Registry)
 	alloc, err := newServiceAllocator(cfg.Services, cfg.Storage)
 	if err != nil {
@@ -218,6 +230,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.cfg.Metrics.ServeHTTP(w, r)
+		return
+	case r.URL.Path == ProfilingPath || strings.HasPrefix(r.URL.Path, ProfilingPath+"/"):
+		s.serveProfiling(w, r, user)
 		return
 	case strings.HasPrefix(r.URL.Path, "/openapi/"):
 		if s.cfg.OpenAPI == nil {

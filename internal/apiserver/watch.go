@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -140,7 +141,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 				continue
 			}
 			typ, obj, ok := s.filterEvent(req, m, ev)
-			if ok && !ew.write(typ, obj) {
+			if ok && !ew.writeStored(typ, obj, ev.KV.Key, ev.Revision) {
 				return nil
 			}
 		}
@@ -206,6 +207,12 @@ type eventWriter struct {
 	objEnc  runtime.Encoder
 	as      string // "", "Table" or "PartialObjectMetadata"
 	buf     bytes.Buffer
+	// For events shared through Server.events: the media type, the
+	// serializer of a metav1.WatchEvent and the stream's frame writer,
+	// which enc combines.
+	mediaType string
+	evEnc     runtime.Encoder
+	frames    io.Writer
 }
 
 func (s *Server) newEventWriter(w http.ResponseWriter, r *http.Request, req *request) (*eventWriter, error) {
@@ -235,7 +242,9 @@ func (s *Server) newEventWriter(w http.ResponseWriter, r *http.Request, req *req
 		ct += ";stream=watch"
 	}
 	w.Header().Set("Content-Type", ct)
-	ew.enc = streaming.NewEncoder(info.StreamSerializer.Framer.NewFrameWriter(w), info.StreamSerializer.Serializer)
+	ew.mediaType, ew.evEnc = info.MediaType, info.StreamSerializer.Serializer
+	ew.frames = info.StreamSerializer.Framer.NewFrameWriter(w)
+	ew.enc = streaming.NewEncoder(ew.frames, ew.evEnc)
 	return ew, nil
 }
 
@@ -269,6 +278,38 @@ func (ew *eventWriter) write(typ watch.EventType, obj runtime.Object) bool {
 		return false
 	}
 	return ew.send(string(typ), ew.buf.Bytes())
+}
+
+// writeStored sends an event of the object stored under key at revision
+// rev. Watches that send the object whole share its encoding (see
+// eventCache): the bytes are those write would produce.
+func (ew *eventWriter) writeStored(typ watch.EventType, obj runtime.Object, key string, rev int64) bool {
+	if ew.as != "" {
+		return ew.write(typ, obj)
+	}
+	k := eventKey{gvr: ew.req.res.GVR, mediaType: ew.mediaType, key: key, rev: rev, typ: typ}
+	data, err := ew.s.events.encoded(k, func() ([]byte, error) {
+		var obuf, ebuf bytes.Buffer
+		if err := ew.objEnc.Encode(obj, &obuf); err != nil {
+			return nil, err
+		}
+		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: obuf.Bytes()}}
+		if err := ew.evEnc.Encode(ev, &ebuf); err != nil {
+			return nil, err
+		}
+		return ebuf.Bytes(), nil
+	})
+	if err != nil {
+		ew.s.log.Warn("watch: encoding object", "err", err)
+		return false
+	}
+	if _, err := ew.frames.Write(data); err != nil {
+		return false
+	}
+	if ew.flusher != nil {
+		ew.flusher.Flush()
+	}
+	return true
 }
 
 func (ew *eventWriter) send(typ string, raw []byte) bool {

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -47,10 +48,30 @@ func (s *Server) encode(w http.ResponseWriter, mediaType string, code int, obj r
 	enc := s.codecs.WithoutConversion().EncoderForVersion(info.Serializer, gv)
 	w.Header().Set("Content-Type", info.MediaType)
 	w.WriteHeader(code)
-	if err := enc.Encode(obj, w); err != nil {
+	if !meta.IsListType(obj) {
+		if err := enc.Encode(obj, w); err != nil {
+			s.log.Debug("writing response", "err", err)
+		}
+		return
+	}
+	// Lists are encoded item by item (api.NewCodecs); gather the small
+	// writes into chunks of a few HTTP/2 frames.
+	bw := s.listWriters.Get().(*bufio.Writer)
+	bw.Reset(w)
+	err := enc.Encode(obj, bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	bw.Reset(nil)
+	s.listWriters.Put(bw)
+	if err != nil {
 		s.log.Debug("writing response", "err", err)
 	}
 }
+
+// listChunk is the write buffer of an encoded list: four HTTP/2 DATA
+// frames of the default maximum size (16 KiB).
+const listChunk = 64 << 10
 
 // writeError writes err as a metav1.Status.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {

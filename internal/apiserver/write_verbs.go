@@ -141,8 +141,12 @@ func (s *Server) checkNamespace(ctx context.Context, req *request, obj runtime.O
 	if !creating {
 		return nil
 	}
+	// Like kube-apiserver's NamespaceLifecycle admission, which checks its
+	// informer cache and makes a live lookup only on a miss: a consistent
+	// read on every create would queue behind etcd's raft loop (a read
+	// index round per request), serialising concurrent creates.
 	nsRes := s.cfg.Registry.Get(corev1.SchemeGroupVersion.WithResource("namespaces"))
-	nsObj, err := s.objectStore(nsRes).get(ctx, "", req.namespace)
+	nsObj, err := s.objectStore(nsRes).getLocal(ctx, "", req.namespace)
 	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return apierrors.NewNotFound(corev1.Resource("namespaces"), req.namespace)

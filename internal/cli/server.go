@@ -61,6 +61,7 @@ func newServerCommand() *cobra.Command {
 	f.Int64Var(&cfg.DefaultTolerationSeconds, "default-toleration-seconds", cfg.DefaultTolerationSeconds, "how long pods without a toleration of their own stay on a not-ready or unreachable node before they are evicted")
 	f.IntVar(&cfg.IngressHTTPPort, "ingress-http-port", cfg.IngressHTTPPort, "HTTP port of the built-in Ingress controller, on --bind-address (0 disables it)")
 	f.IntVar(&cfg.IngressHTTPSPort, "ingress-https-port", cfg.IngressHTTPSPort, "HTTPS port of the built-in Ingress controller, on --bind-address (0 disables it)")
+	f.BoolVar(&cfg.Profiling, "profiling", cfg.Profiling, "serve Go runtime profiles at /debug/pprof/ to cluster admins (system:masters)")
 	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only, without a node agent on this machine")
 	addNodeFlags(f, &nodeCfg, &leaseSeconds)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")

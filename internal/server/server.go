@@ -82,6 +82,9 @@ type Config struct {
 	// 0 the controller does not run). It runs with the controllers.
 	IngressHTTPPort  int
 	IngressHTTPSPort int
+	// Profiling serves the Go runtime's profiles at /debug/pprof/ to
+	// cluster admins (system:masters), as kube-apiserver's --profiling.
+	Profiling bool
 }
 
 // DefaultConfig returns the configuration `gantry server` starts with.
@@ -101,6 +104,7 @@ func DefaultConfig() Config {
 		DefaultTolerationSeconds: 10,
 		IngressHTTPPort:          80,
 		IngressHTTPSPort:         443,
+		Profiling:                true,
 	}
 }
 
@@ -237,6 +241,7 @@ func (s *Server) Run(ctx context.Context) error {
 		TypeConverter: docs.tc,
 		Services:      svcCfg,
 		Metrics:       promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+		Profiling:     cfg.Profiling,
 		Logger:        s.log.With("component", "apiserver"),
 	})
 	if err != nil {

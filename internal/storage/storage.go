@@ -112,6 +112,17 @@ type Interface interface {
 	CurrentRevision(ctx context.Context) (int64, error)
 }
 
+// LocalReader is an optional capability of a store: a read served from the
+// state the nearest replica has applied, without a consensus round. It may
+// miss the latest writes made through other replicas (never those this
+// store has acknowledged, on a single-member store), so callers use it only
+// where a slightly stale answer is acceptable and confirm a miss with Get.
+type LocalReader interface {
+	// GetLocal returns the value of key as the replica has applied it, or
+	// ErrNotFound.
+	GetLocal(ctx context.Context, key string) (KV, error)
+}
+
 // Watch is a running watch.
 type Watch interface {
 	// Events delivers changes in revision order, and Progress events when

@@ -10,8 +10,16 @@
 //
 // By default every benchmark drives the real `gantry server` binary, with
 // embedded etcd fsyncing to disk as it does in production. The binary is
-// built once per test process (go build into a temporary directory), or
-// taken from $GANTRY_BIN.
+// built once per test process (CGO_ENABLED=0 go build into a temporary
+// directory, as the Makefile builds it), or taken from $GANTRY_BIN.
+//
+// The control-plane API benchmarks (Create, List, WatchFanout) start the
+// server with --disable-agent: without the in-process node agent, service
+// proxy, DNS and ingress, the pods they create are bound to no node and no
+// agent writes their status, so the figures are the control plane's own.
+// ColdStart and IdleRSS measure the whole server as `gantry server` runs by
+// default; the node benchmarks (PodStart, Service, AgentIdleRSS,
+// DeploymentScheduling) start the server they need themselves.
 //
 // With GANTRY_BENCH_INPROCESS=1 the API benchmarks (Create, List,
 // WatchFanout) run against internal/testcluster instead: the control plane

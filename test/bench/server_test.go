@@ -156,11 +156,11 @@ func (p *process) restConfig(b *testing.B) *rest.Config {
 	return cfg
 }
 
-// startServer starts a gantry binary on a fresh data dir, waits until it
-// is ready and stops it when the benchmark ends.
-func startServer(b *testing.B) *process {
+// startServer starts a gantry binary on a fresh data dir, with extra
+// flags, waits until it is ready and stops it when the benchmark ends.
+func startServer(b *testing.B, extra ...string) *process {
 	b.Helper()
-	p := launch(b, b.TempDir())
+	p := launch(b, b.TempDir(), extra...)
 	b.Cleanup(p.stop)
 	if err := p.waitReady(60*time.Second, 20*time.Millisecond); err != nil {
 		b.Fatal(err)
@@ -175,8 +175,11 @@ type apiTarget struct {
 	cfg  *rest.Config
 }
 
-// startAPITarget starts the gantry binary, or with GANTRY_BENCH_INPROCESS=1
-// an in-process testcluster (no fsync; for profiling the server).
+// startAPITarget starts the gantry binary with --disable-agent (the control
+// plane only: no node agent, proxy, DNS or ingress work, so pods the
+// benchmark creates are scheduled to no node and never get a status from an
+// agent), or with GANTRY_BENCH_INPROCESS=1 an in-process testcluster (no
+// fsync, no agents; for profiling the server).
 func startAPITarget(b *testing.B) apiTarget {
 	b.Helper()
 	if os.Getenv("GANTRY_BENCH_INPROCESS") == "1" {
@@ -185,7 +188,7 @@ func startAPITarget(b *testing.B) apiTarget {
 		cfg.QPS = -1
 		return apiTarget{name: "inprocess-nofsync", cfg: cfg}
 	}
-	p := startServer(b)
+	p := startServer(b, "--disable-agent")
 	return apiTarget{cfg: p.restConfig(b)}
 }
 

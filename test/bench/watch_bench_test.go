@@ -30,6 +30,7 @@ const (
 // from just before the update is sent (so it includes the write itself,
 // reported alone as update-ms) until that watcher's client has decoded the
 // event. Metrics: p50-ms, p99-ms and max-ms over all rounds' deliveries.
+// The server runs with --disable-agent (see startAPITarget).
 func BenchmarkWatchFanout(b *testing.B) {
 	t := startAPITarget(b)
 	t.run(b, func(b *testing.B) {

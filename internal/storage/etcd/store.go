@@ -16,7 +16,10 @@ type Store struct {
 	prefix string
 }
 
-var _ storage.Interface = (*Store)(nil)
+var (
+	_ storage.Interface   = (*Store)(nil)
+	_ storage.LocalReader = (*Store)(nil)
+)
 
 // New returns a store keeping every key under prefix (e.g. "/registry/")
 // in etcd. Keys passed to and returned by the store do not include prefix.
@@ -37,6 +40,23 @@ func (s *Store) kv(kv *mvccpb.KeyValue) storage.KV {
 // Get returns the current value of key, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) (storage.KV, error) {
 	resp, err := s.client.Get(ctx, s.prefix+key)
+	if err != nil {
+		return storage.KV{}, s.translate(ctx, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return storage.KV{}, storage.ErrNotFound
+	}
+	return s.kv(resp.Kvs[0]), nil
+}
+
+// GetLocal returns the value of key as the etcd member the client talks to
+// has applied it (a serializable read), or ErrNotFound. It needs no raft
+// round: a linearizable read waits for a read index, which queues behind
+// the raft loop's write-ahead-log fsyncs. An embedded single member has
+// applied every write the store has acknowledged; a member of a larger
+// cluster may lag behind the leader.
+func (s *Store) GetLocal(ctx context.Context, key string) (storage.KV, error) {
+	resp, err := s.client.Get(ctx, s.prefix+key, clientv3.WithSerializable())
 	if err != nil {
 		return storage.KV{}, s.translate(ctx, err)
 	}

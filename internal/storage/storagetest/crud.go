@@ -211,3 +211,30 @@ func testDelete(t *testing.T, s storage.Interface) {
 		})
 	}
 }
+
+// testGetLocal: a store offering local reads (storage.LocalReader) sees its
+// own acknowledged writes through them, and reports missing keys.
+func testGetLocal(t *testing.T, s storage.Interface) {
+	lr, ok := s.(storage.LocalReader)
+	if !ok {
+		t.Skip("the store has no local reads")
+	}
+	base := ns(t)
+	ctx := ctxFor(t)
+	r1 := create(t, s, base+"a", "v1")
+	got, err := lr.GetLocal(ctx, base+"a")
+	if err != nil || !sameKV(got, storage.KV{Key: base + "a", Value: []byte("v1"), Revision: r1}) {
+		t.Fatalf("GetLocal after Create = %s, %v; want %q=%q at %d", fmtKV(got), err, base+"a", "v1", r1)
+	}
+	r2 := update(t, s, base+"a", "v2", r1)
+	if got, err := lr.GetLocal(ctx, base+"a"); err != nil || string(got.Value) != "v2" || got.Revision != r2 {
+		t.Fatalf("GetLocal after Update = %s, %v; want v2 at %d", fmtKV(got), err, r2)
+	}
+	del(t, s, base+"a")
+	if got, err := lr.GetLocal(ctx, base+"a"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetLocal after Delete = %s, %v; want ErrNotFound", fmtKV(got), err)
+	}
+	if got, err := lr.GetLocal(ctx, base+"missing"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetLocal of a missing key = %s, %v; want ErrNotFound", fmtKV(got), err)
+	}
+}

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Interface) {
 		{"WatchEndsWithContext", testWatchEnds},
 		{"WatchProgress", testWatchProgress},
 		{"Compaction", testCompaction},
+		{"GetLocal", testGetLocal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, newStore(t)) })
