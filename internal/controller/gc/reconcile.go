@@ -62,23 +62,28 @@ func (g *GC) orphanDependents(ctx context.Context, r *resource, owner *metav1.Pa
 }
 
 // deleteDependents drives foreground deletion of owner: its dependents are
-// (re)considered for deletion, and once none with blockOwnerDeletion is left
-// the foregroundDeletion finalizer is removed, which lets the API server
-// delete owner.
+// (re)considered for deletion, and once none with blockOwnerDeletion is
+// left and every other one is deleting or gone (or no longer refers to
+// owner), the foregroundDeletion finalizer is removed, which lets the API
+// server delete owner.
 func (g *GC) deleteDependents(ctx context.Context, r *resource, owner *metav1.PartialObjectMetadata) (controller.Result, error) {
 	if !g.HasSynced() {
 		return controller.Result{}, ErrCachesNotSynced
 	}
-	blocking := 0
+	// The finalizer stays until every dependent has been dealt with, not
+	// only the blocking ones: a dependent looked at after the owner left
+	// foreground deletion would find it merely deleting and be kept.
+	blocking, pending := 0, 0
 	for _, d := range g.dependents(r, owner) {
 		if ref, ok := refTo(d.obj, owner.UID); ok && ref.BlockOwnerDeletion != nil && *ref.BlockOwnerDeletion {
 			blocking++
 		}
 		if d.obj.DeletionTimestamp == nil {
+			pending++
 			g.ctrl.Enqueue(d.res.key(d.obj.Namespace, d.obj.Name))
 		}
 	}
-	if blocking > 0 {
+	if blocking > 0 || pending > 0 {
 		return controller.Result{RequeueAfter: g.cfg.WaitingRecheck}, nil
 	}
 	return controller.Result{}, g.removeFinalizer(ctx, r, owner, metav1.FinalizerDeleteDependents)
