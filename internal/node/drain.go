@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -61,8 +62,18 @@ type drainer struct {
 	poke   chan struct{}
 
 	mu        sync.Mutex
-	requested map[netip.Addr]int // this node's pending drains, counted
+	requested map[netip.Addr]*request // this node's pending drains
+	epoch     string                  // random, per drainer: tokens are not reused across restarts
+	seq       uint64
 	running   bool
+}
+
+// request is one IP this node waits on. Its token makes the request
+// distinct from an earlier one for the same IP, so that a peer's answer to
+// that earlier one (still in an informer cache) is not taken for this one.
+type request struct {
+	count int // drains waiting on it
+	entry string
 }
 
 func newDrainer(node string, client kubernetes.Interface, serves func(netip.Addr) bool, log *slog.Logger) *drainer {
@@ -72,7 +83,8 @@ func newDrainer(node string, client kubernetes.Interface, serves func(netip.Addr
 	return &drainer{
 		node: node, client: client, serves: serves, log: log,
 		poke:      make(chan struct{}, 1),
-		requested: map[netip.Addr]int{},
+		requested: map[netip.Addr]*request{},
+		epoch:     strconv.FormatInt(time.Now().UnixNano(), 36),
 	}
 }
 
@@ -140,30 +152,30 @@ func (d *drainer) reconcile(ctx context.Context) (busy bool, err error) {
 		return false, err
 	}
 	var own *coordinationv1.Lease
-	asked := map[netip.Addr]bool{}
+	asked := map[string]netip.Addr{} // "ip#token" → ip
 	for _, l := range all {
 		if l.Name == drainLeaseName(d.node) {
 			own = l
 			continue
 		}
-		for _, ip := range parseIPs(l.Annotations[drainRequested]) {
-			asked[ip] = true
+		for _, e := range parseEntries(l.Annotations[drainRequested]) {
+			asked[e.raw] = e.ip
 		}
 	}
-	var confirmed []netip.Addr
-	for ip := range asked {
+	var confirmed []string
+	for raw, ip := range asked {
 		if !d.serves(ip) {
-			confirmed = append(confirmed, ip)
+			confirmed = append(confirmed, raw)
 		}
 	}
 	d.mu.Lock()
-	requested := make([]netip.Addr, 0, len(d.requested))
-	for ip := range d.requested {
-		requested = append(requested, ip)
+	requested := make([]string, 0, len(d.requested))
+	for _, r := range d.requested {
+		requested = append(requested, r.entry)
 	}
 	d.mu.Unlock()
 	busy = len(asked) > 0 || len(requested) > 0
-	want := map[string]string{drainRequested: formatIPs(requested), drainConfirmed: formatIPs(confirmed)}
+	want := map[string]string{drainRequested: formatEntries(requested), drainConfirmed: formatEntries(confirmed)}
 	if own == nil {
 		return busy, d.createLease(ctx, want)
 	}
@@ -216,9 +228,17 @@ func (d *drainer) createLease(ctx context.Context, ann map[string]string) error 
 func (d *drainer) drain(ctx context.Context, ips []netip.Addr) error {
 	d.mu.Lock()
 	running := d.running
+	var entries []string
 	if running {
 		for _, ip := range ips {
-			d.requested[ip]++
+			r := d.requested[ip]
+			if r == nil {
+				d.seq++
+				r = &request{entry: ip.String() + "#" + d.epoch + "." + strconv.FormatUint(d.seq, 36)}
+				d.requested[ip] = r
+			}
+			r.count++
+			entries = append(entries, r.entry)
 		}
 	}
 	d.mu.Unlock()
@@ -227,8 +247,10 @@ func (d *drainer) drain(ctx context.Context, ips []netip.Addr) error {
 		defer func() {
 			d.mu.Lock()
 			for _, ip := range ips {
-				if d.requested[ip]--; d.requested[ip] <= 0 {
-					delete(d.requested, ip)
+				if r := d.requested[ip]; r != nil {
+					if r.count--; r.count <= 0 {
+						delete(d.requested, ip)
+					}
 				}
 			}
 			d.mu.Unlock()
@@ -250,7 +272,7 @@ func (d *drainer) drain(ctx context.Context, ips []netip.Addr) error {
 					return err
 				}
 			}
-			if d.othersConfirmed(ips, ready) {
+			if d.othersConfirmed(entries, ready) {
 				return nil
 			}
 		}
@@ -263,8 +285,8 @@ func (d *drainer) drain(ctx context.Context, ips []netip.Addr) error {
 }
 
 // othersConfirmed reports whether every other Ready node's Lease confirms
-// all of ips.
-func (d *drainer) othersConfirmed(ips []netip.Addr, ready map[string]bool) bool {
+// all of entries (this node's requests, with their tokens).
+func (d *drainer) othersConfirmed(entries []string, ready map[string]bool) bool {
 	all, err := d.leases.Leases(drainNamespace).List(labels.Everything())
 	if err != nil {
 		return false
@@ -274,9 +296,9 @@ func (d *drainer) othersConfirmed(ips []netip.Addr, ready map[string]bool) bool 
 		if node == d.node || !ready[node] {
 			continue
 		}
-		got := parseIPs(l.Annotations[drainConfirmed])
-		for _, ip := range ips {
-			if !slices.Contains(got, ip) {
+		got := strings.Split(l.Annotations[drainConfirmed], ",")
+		for _, e := range entries {
+			if !slices.Contains(got, e) {
 				return false
 			}
 		}
@@ -301,24 +323,28 @@ func (d *drainer) readyNodes(ctx context.Context) (map[string]bool, error) {
 	return out, nil
 }
 
-// formatIPs is the annotation form of a set of IPs: sorted, comma-separated.
-func formatIPs(ips []netip.Addr) string {
-	slices.SortFunc(ips, func(a, b netip.Addr) int { return a.Compare(b) })
-	ips = slices.Compact(ips)
-	parts := make([]string, len(ips))
-	for i, ip := range ips {
-		parts[i] = ip.String()
-	}
-	return strings.Join(parts, ",")
+// formatEntries is the annotation form of a set of "ip#token" entries:
+// sorted, comma-separated.
+func formatEntries(entries []string) string {
+	slices.Sort(entries)
+	return strings.Join(slices.Compact(entries), ",")
 }
 
-// parseIPs reads an annotation written by formatIPs; what does not parse
-// is skipped.
-func parseIPs(s string) []netip.Addr {
-	var out []netip.Addr
+// entry is one parsed "ip#token" request.
+type entry struct {
+	ip  netip.Addr
+	raw string
+}
+
+// parseEntries reads an annotation written by formatEntries; what does
+// not parse is skipped.
+func parseEntries(s string) []entry {
+	var out []entry
 	for _, p := range strings.Split(s, ",") {
-		if ip, err := netip.ParseAddr(strings.TrimSpace(p)); err == nil {
-			out = append(out, ip)
+		addr, token, ok := strings.Cut(strings.TrimSpace(p), "#")
+		ip, err := netip.ParseAddr(addr)
+		if ok && token != "" && err == nil {
+			out = append(out, entry{ip: ip, raw: ip.String() + "#" + token})
 		}
 	}
 	return out

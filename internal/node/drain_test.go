@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -101,7 +102,9 @@ func TestDrainHandshake(t *testing.T) {
 
 		// b still routes to x itself: nothing is asked yet beyond the
 		// request, and the drain goes on.
-		eventually(t, "b's lease requests x", func() bool { return leaseAnnotation(t, cs, "b", drainRequested) == x.String() })
+		eventually(t, "b's lease requests x", func() bool {
+			return strings.HasPrefix(leaseAnnotation(t, cs, "b", drainRequested), x.String()+"#")
+		})
 		before := routes["a"].checks.Load()
 		eventually(t, "a has checked x", func() bool { return routes["a"].checks.Load() > before })
 		select {
@@ -159,17 +162,16 @@ func TestDrainHandshake(t *testing.T) {
 	})
 }
 
-func TestFormatParseIPs(t *testing.T) {
-	ips := []netip.Addr{netip.MustParseAddr("10.42.0.9"), netip.MustParseAddr("10.42.0.10"), netip.MustParseAddr("10.42.0.9")}
-	s := formatIPs(ips)
-	if s != "10.42.0.9,10.42.0.10" {
-		t.Fatalf("formatIPs = %q", s)
+func TestFormatParseEntries(t *testing.T) {
+	s := formatEntries([]string{"10.42.0.9#b.2", "10.42.0.10#b.1", "10.42.0.9#b.2"})
+	if s != "10.42.0.10#b.1,10.42.0.9#b.2" {
+		t.Fatalf("formatEntries = %q", s)
 	}
-	got := parseIPs(s + ",garbage,")
-	if len(got) != 2 || got[0] != ips[0] || got[1].String() != "10.42.0.10" {
-		t.Fatalf("parseIPs = %v", got)
+	got := parseEntries(s + ",garbage,10.42.0.11,10.42.0.12#,")
+	if len(got) != 2 || got[0].ip != netip.MustParseAddr("10.42.0.10") || got[1].raw != "10.42.0.9#b.2" {
+		t.Fatalf("parseEntries = %v", got)
 	}
-	if parseIPs("") != nil {
-		t.Fatal("parseIPs of the empty string is not empty")
+	if parseEntries("") != nil {
+		t.Fatal("parseEntries of the empty string is not empty")
 	}
 }
