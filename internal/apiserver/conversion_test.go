@@ -203,6 +203,11 @@ func TestSharedStorageHPA(t *testing.T) {
 		ns := c.namespace(t)
 		v2c, v1c := c.Proto.AutoscalingV2().HorizontalPodAutoscalers(ns), c.Proto.AutoscalingV1().HorizontalPodAutoscalers(ns)
 		must[*autoscalingv2.HorizontalPodAutoscaler](t)(v2c.Create(ctx(t), hpaV2("a"), metav1.CreateOptions{}))
+		// Listed as v2 first, so the server's list item cache holds the
+		// v2 encoding of the same stored value that v1 then lists.
+		if l2 := must[*autoscalingv2.HorizontalPodAutoscalerList](t)(v2c.List(ctx(t), metav1.ListOptions{})); len(l2.Items) != 1 || l2.Items[0].Spec.MaxReplicas != 10 {
+			t.Fatalf("v2 list = %+v", l2.Items)
+		}
 		list := must[*autoscalingv1.HorizontalPodAutoscalerList](t)(v1c.List(ctx(t), metav1.ListOptions{}))
 		if len(list.Items) != 1 || list.Items[0].Name != "a" || ptr.Deref(list.Items[0].Spec.TargetCPUUtilizationPercentage, 0) != 50 {
 			t.Fatalf("v1 list = %+v", list.Items)

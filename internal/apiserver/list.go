@@ -121,6 +121,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, req *request
 	if err := validateListOptions(opts, false); err != nil {
 		return err
 	}
+	if f := negotiate(r); s.cachedListable(f) {
+		l, err := s.read(r, req, opts, false)
+		if err != nil {
+			return err
+		}
+		return s.writeCachedList(w, req, f.mediaType, l)
+	}
 	list, err := s.list(r, req, opts)
 	if err != nil {
 		return err
@@ -129,12 +136,42 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request, req *request
 	return nil
 }
 
+// listed is one page (or everything) of a collection as read from
+// storage: the matching items and the list metadata.
+type listed struct {
+	kvs []storage.KV
+	// objs are the decoded items, one per kv; an entry is nil when read
+	// was asked not to decode and no selector needed the object.
+	objs []runtime.Object
+	meta metav1.ListMeta
+}
+
 // list reads one page (or everything) of req's collection.
 func (s *Server) list(r *http.Request, req *request, opts *metainternalversion.ListOptions) (runtime.Object, error) {
+	l, err := s.read(r, req, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	list := req.res.NewList()
+	if err := meta.SetList(list, l.objs); err != nil {
+		return nil, apierrors.NewInternalError(err)
+	}
+	lm, _ := meta.ListAccessor(list)
+	lm.SetResourceVersion(l.meta.ResourceVersion)
+	lm.SetContinue(l.meta.Continue)
+	lm.SetRemainingItemCount(l.meta.RemainingItemCount)
+	list.GetObjectKind().SetGroupVersionKind(req.res.GVR.GroupVersion().WithKind(req.res.Kind + "List"))
+	return list, nil
+}
+
+// read reads one page (or everything) of req's collection. Without
+// decode, objects are decoded only when a selector must look at them.
+func (s *Server) read(r *http.Request, req *request, opts *metainternalversion.ListOptions, decode bool) (*listed, error) {
 	m, err := newMatcher(req.res, opts)
 	if err != nil {
 		return nil, err
 	}
+	decode = decode || !m.everything()
 	prefix := req.store.prefix(req.namespace)
 	sopts := storage.ListOptions{Limit: opts.Limit}
 	var minRV int64 // the oldest revision the list may be read at
@@ -157,7 +194,7 @@ func (s *Server) list(r *http.Request, req *request, opts *metainternalversion.L
 			minRV = rv
 		}
 	}
-	var items []runtime.Object
+	l := &listed{}
 	var lastKey string
 	var result storage.ListResult
 	for {
@@ -174,36 +211,34 @@ func (s *Server) list(r *http.Request, req *request, opts *metainternalversion.L
 		}
 		for _, kv := range result.Items {
 			lastKey = kv.Key
-			obj, err := req.store.decode(kv)
-			if err != nil {
-				return nil, apierrors.NewInternalError(err)
+			var obj runtime.Object
+			if decode {
+				if obj, err = req.store.decode(kv); err != nil {
+					return nil, apierrors.NewInternalError(err)
+				}
+				if !m.matches(obj) {
+					continue
+				}
 			}
-			if m.matches(obj) {
-				items = append(items, obj)
-			}
+			l.kvs = append(l.kvs, kv)
+			l.objs = append(l.objs, obj)
 		}
 		sopts.Revision = result.Revision
 		// With selectors a page may come back short; keep reading until
 		// the limit is met or the collection ends, as Kubernetes does.
-		if !result.More || opts.Limit == 0 || int64(len(items)) >= opts.Limit || m.everything() {
+		if !result.More || opts.Limit == 0 || int64(len(l.kvs)) >= opts.Limit || m.everything() {
 			break
 		}
 		sopts.After = lastKey
-		sopts.Limit = opts.Limit - int64(len(items))
+		sopts.Limit = opts.Limit - int64(len(l.kvs))
 	}
-	list := req.res.NewList()
-	if err := meta.SetList(list, items); err != nil {
-		return nil, apierrors.NewInternalError(err)
-	}
-	lm, _ := meta.ListAccessor(list)
-	lm.SetResourceVersion(strconv.FormatInt(result.Revision, 10))
+	l.meta.ResourceVersion = strconv.FormatInt(result.Revision, 10)
 	if result.More && opts.Limit > 0 {
-		lm.SetContinue(encodeContinue(result.Revision, lastKey, prefix))
+		l.meta.Continue = encodeContinue(result.Revision, lastKey, prefix)
 		if m.everything() && result.Remaining > 0 {
 			rem := result.Remaining
-			lm.SetRemainingItemCount(&rem)
+			l.meta.RemainingItemCount = &rem
 		}
 	}
-	list.GetObjectKind().SetGroupVersionKind(req.res.GVR.GroupVersion().WithKind(req.res.Kind + "List"))
-	return list, nil
+	return l, nil
 }

@@ -65,7 +65,10 @@ type Config struct {
 	Profiling bool
 	// BookmarkInterval is how often watches that allow bookmarks get one.
 	BookmarkInterval time.Duration
-	Logger           *slog.Logger
+	// ListCacheBytes bounds the cache of list item encodings (itemCache);
+	// 0: 64 MiB, negative: no cache.
+	ListCacheBytes int
+	Logger         *slog.Logger
 }
 
 // Server is the HTTP handler for the Kubernetes API. It is safe for
@@ -84,6 +87,8 @@ type Server struct {
 	listWriters sync.Pool
 	// events shares watch event encodings among watches.
 	events *eventCache
+	// items keeps the encodings of list items; nil when disabled.
+	items *itemCache
 }
 
 // New builds the API server. It does no I/O.
@@ -112,6 +117,12 @@ func New(cfg Config) (*Server, error) {
 		protobuf: protobuf.NewSerializer(scheme, scheme),
 		log:      cfg.Logger,
 		events:   newEventCache(),
+	}
+	switch {
+	case cfg.ListCacheBytes == 0:
+		s.items = newItemCache(defaultItemCacheBytes)
+	case cfg.ListCacheBytes > 0:
+		s.items = newItemCache(cfg.ListCacheBytes)
 	}
 	s.listWriters.New = func() any { return bufio.NewWriterSize(nil, listChunk) }
 	s.discovery = newDiscoveryDocs(cfg.Registry)

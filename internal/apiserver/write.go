@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
@@ -56,9 +57,15 @@ func (s *Server) encode(w http.ResponseWriter, mediaType string, code int, obj r
 	}
 	// Lists are encoded item by item (api.NewCodecs); gather the small
 	// writes into chunks of a few HTTP/2 frames.
+	s.writeBuffered(w, func(bw io.Writer) error { return enc.Encode(obj, bw) })
+}
+
+// writeBuffered writes a list response through one of the recycled
+// listChunk buffers. Errors are the client's going away: logged only.
+func (s *Server) writeBuffered(w io.Writer, write func(io.Writer) error) {
 	bw := s.listWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
-	err := enc.Encode(obj, bw)
+	err := write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
