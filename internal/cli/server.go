@@ -62,6 +62,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.IngressHTTPPort, "ingress-http-port", cfg.IngressHTTPPort, "HTTP port of the built-in Ingress controller, on --bind-address (0 disables it)")
 	f.IntVar(&cfg.IngressHTTPSPort, "ingress-https-port", cfg.IngressHTTPSPort, "HTTPS port of the built-in Ingress controller, on --bind-address (0 disables it)")
 	f.BoolVar(&cfg.Profiling, "profiling", cfg.Profiling, "serve Go runtime profiles at /debug/pprof/ to cluster admins (system:masters)")
+	f.IntVar(&cfg.ListCacheMiB, "list-cache-mb", cfg.ListCacheMiB, "MiB of encoded list items the API server keeps to answer repeated LISTs without re-encoding (0 disables)")
 	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only, without a node agent on this machine")
 	addNodeFlags(f, &nodeCfg, &leaseSeconds)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")

@@ -85,6 +85,9 @@ type Config struct {
 	// Profiling serves the Go runtime's profiles at /debug/pprof/ to
 	// cluster admins (system:masters), as kube-apiserver's --profiling.
 	Profiling bool
+	// ListCacheMiB bounds the API server's cache of list item encodings
+	// (MiB); 0 disables it.
+	ListCacheMiB int
 }
 
 // DefaultConfig returns the configuration `gantry server` starts with.
@@ -105,6 +108,7 @@ func DefaultConfig() Config {
 		IngressHTTPPort:          80,
 		IngressHTTPSPort:         443,
 		Profiling:                true,
+		ListCacheMiB:             64,
 	}
 }
 
@@ -234,15 +238,16 @@ func (s *Server) Run(ctx context.Context) error {
 			cert, key, err = pki.IssueClientCert(apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, 0)
 			return pki.CAPEM(), cert, key, err
 		},
-		Registry:      reg,
-		Storage:       store,
-		Authenticator: auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
-		OpenAPI:       docs.docs,
-		TypeConverter: docs.tc,
-		Services:      svcCfg,
-		Metrics:       promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
-		Profiling:     cfg.Profiling,
-		Logger:        s.log.With("component", "apiserver"),
+		Registry:       reg,
+		Storage:        store,
+		Authenticator:  auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
+		OpenAPI:        docs.docs,
+		TypeConverter:  docs.tc,
+		Services:       svcCfg,
+		Metrics:        promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+		Profiling:      cfg.Profiling,
+		ListCacheBytes: listCacheBytes(cfg.ListCacheMiB),
+		Logger:         s.log.With("component", "apiserver"),
 	})
 	if err != nil {
 		return err
@@ -560,3 +565,11 @@ func hostIPs() []net.IP {
 }
 
 var _ storage.Interface = (*etcdstore.Store)(nil)
+
+// listCacheBytes converts --list-cache-mb to apiserver.Config.ListCacheBytes.
+func listCacheBytes(mib int) int {
+	if mib <= 0 {
+		return -1
+	}
+	return mib << 20
+}

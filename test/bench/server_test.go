@@ -180,7 +180,7 @@ type apiTarget struct {
 // benchmark creates are scheduled to no node and never get a status from an
 // agent), or with GANTRY_BENCH_INPROCESS=1 an in-process testcluster (no
 // fsync, no agents; for profiling the server).
-func startAPITarget(b *testing.B) apiTarget {
+func startAPITarget(b *testing.B, args ...string) apiTarget {
 	b.Helper()
 	if os.Getenv("GANTRY_BENCH_INPROCESS") == "1" {
 		c := testcluster.Start(b) // with controllers, as the binary runs
@@ -188,7 +188,7 @@ func startAPITarget(b *testing.B) apiTarget {
 		cfg.QPS = -1
 		return apiTarget{name: "inprocess-nofsync", cfg: cfg}
 	}
-	p := startServer(b, "--disable-agent")
+	p := startServer(b, append([]string{"--disable-agent"}, args...)...)
 	return apiTarget{cfg: p.restConfig(b)}
 }
 
