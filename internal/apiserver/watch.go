@@ -140,8 +140,7 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 				}
 				continue
 			}
-			typ, obj, ok := s.filterEvent(req, m, ev)
-			if ok && !ew.writeStored(typ, obj, ev.KV.Key, ev.Revision) {
+			if typ, obj, ok := s.filterEvent(req, m, ev); ok && !ew.writeStored(typ, obj) {
 				return nil
 			}
 		}
@@ -153,22 +152,30 @@ func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request, req *reques
 // modification is judged on its previous value; when the store no longer
 // has it, the object is assumed to have matched (the watcher then sees
 // MODIFIED, or DELETED, which clients ignore for objects they do not know).
-func (s *Server) filterEvent(req *request, m *matcher, ev storage.Event) (watch.EventType, runtime.Object, bool) {
-	obj, err := req.store.decode(ev.KV)
+// A watcher without selectors sees every event: its object is then not
+// decoded here, only if a watch has to encode it (see eventWriter).
+func (s *Server) filterEvent(req *request, m *matcher, ev storage.Event) (watch.EventType, *eventObject, bool) {
+	obj := &eventObject{store: req.store, kv: ev.KV}
+	typ := watch.Modified
+	switch ev.Type {
+	case storage.Added:
+		typ = watch.Added
+	case storage.Deleted:
+		typ = watch.Deleted
+	}
+	if m.everything() {
+		return typ, obj, true
+	}
+	o, err := obj.get()
 	if err != nil {
 		s.log.Warn("watch: undecodable object", "key", ev.KV.Key, "err", err)
 		return "", nil, false
 	}
-	switch ev.Type {
-	case storage.Added:
-		return watch.Added, obj, m.matches(obj)
-	case storage.Deleted:
-		return watch.Deleted, obj, m.matches(obj)
+	now := m.matches(o)
+	if typ != watch.Modified {
+		return typ, obj, now
 	}
-	if m.everything() {
-		return watch.Modified, obj, true
-	}
-	now, before := m.matches(obj), true
+	before := true
 	if len(ev.Prev) > 0 {
 		prev, err := req.store.decode(storage.KV{Key: ev.KV.Key, Value: ev.Prev, Revision: ev.Revision})
 		if err != nil {
@@ -187,6 +194,27 @@ func (s *Server) filterEvent(req *request, m *matcher, ev storage.Event) (watch.
 		return watch.Deleted, obj, true
 	}
 	return "", nil, false
+}
+
+// eventObject is the object of a watch event, decoded on first use.
+type eventObject struct {
+	store *objectStore
+	kv    storage.KV
+	obj   runtime.Object
+	err   error
+}
+
+// undecodableError is a stored object that cannot be decoded; its event
+// is skipped, the watch goes on.
+type undecodableError struct{ err error }
+
+func (e undecodableError) Error() string { return e.err.Error() }
+
+func (e *eventObject) get() (runtime.Object, error) {
+	if e.obj == nil && e.err == nil {
+		e.obj, e.err = e.store.decode(e.kv)
+	}
+	return e.obj, e.err
 }
 
 // bookmark returns an object of req's kind carrying only a resourceVersion.
@@ -280,17 +308,28 @@ func (ew *eventWriter) write(typ watch.EventType, obj runtime.Object) bool {
 	return ew.send(string(typ), ew.buf.Bytes())
 }
 
-// writeStored sends an event of the object stored under key at revision
-// rev. Watches that send the object whole share its encoding (see
-// eventCache): the bytes are those write would produce.
-func (ew *eventWriter) writeStored(typ watch.EventType, obj runtime.Object, key string, rev int64) bool {
+// writeStored sends an event of a stored object; false means the client
+// is gone. Watches that send the object whole share its encoding (see
+// eventCache): the bytes are those write would produce, and the object is
+// decoded only by the first watch to send the event. An object that
+// cannot be decoded is logged and skipped.
+func (ew *eventWriter) writeStored(typ watch.EventType, obj *eventObject) bool {
 	if ew.as != "" {
-		return ew.write(typ, obj)
+		o, err := obj.get()
+		if err != nil {
+			ew.s.log.Warn("watch: undecodable object", "key", obj.kv.Key, "err", err)
+			return true
+		}
+		return ew.write(typ, o)
 	}
-	k := eventKey{gvr: ew.req.res.GVR, mediaType: ew.mediaType, key: key, rev: rev, typ: typ}
+	k := eventKey{gvr: ew.req.res.GVR, mediaType: ew.mediaType, key: obj.kv.Key, rev: obj.kv.Revision, typ: typ}
 	data, err := ew.s.events.encoded(k, func() ([]byte, error) {
+		o, err := obj.get()
+		if err != nil {
+			return nil, undecodableError{err}
+		}
 		var obuf, ebuf bytes.Buffer
-		if err := ew.objEnc.Encode(obj, &obuf); err != nil {
+		if err := ew.objEnc.Encode(o, &obuf); err != nil {
 			return nil, err
 		}
 		ev := &metav1.WatchEvent{Type: string(typ), Object: runtime.RawExtension{Raw: obuf.Bytes()}}
@@ -300,6 +339,10 @@ func (ew *eventWriter) writeStored(typ watch.EventType, obj runtime.Object, key 
 		return ebuf.Bytes(), nil
 	})
 	if err != nil {
+		if errors.As(err, new(undecodableError)) {
+			ew.s.log.Warn("watch: undecodable object", "key", obj.kv.Key, "err", err)
+			return true
+		}
 		ew.s.log.Warn("watch: encoding object", "err", err)
 		return false
 	}

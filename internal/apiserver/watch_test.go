@@ -365,3 +365,28 @@ func TestWatchCompactedAndBookmarks(t *testing.T) {
 		}
 	})
 }
+
+// TestWatchSkipsUndecodable stores a value that is not an object under a
+// ConfigMap key: watches with and without selectors log and skip it and
+// go on with the next event (watches without selectors decode objects
+// only when they encode them).
+func TestWatchSkipsUndecodable(t *testing.T) {
+	e := startEnv(t)
+	cms := e.client.CoreV1().ConfigMaps("default")
+	start := must[*corev1.ConfigMapList](t)(cms.List(ctx(t), metav1.ListOptions{}))
+	all := must[watch.Interface](t)(cms.Watch(ctx(t), metav1.ListOptions{ResourceVersion: start.ResourceVersion}))
+	defer all.Stop()
+	selected := must[watch.Interface](t)(cms.Watch(ctx(t), metav1.ListOptions{ResourceVersion: start.ResourceVersion, LabelSelector: "app=web"}))
+	defer selected.Stop()
+	if _, err := e.store.Create(ctx(t), "core/configmaps/default/bad", []byte("k8s\x00not an object")); err != nil {
+		t.Fatal(err)
+	}
+	must[*corev1.ConfigMap](t)(cms.Create(ctx(t), configMap("good", "1", labelsOf("app", "web")), metav1.CreateOptions{}))
+	for name, w := range map[string]watch.Interface{"no selector": all, "label selector": selected} {
+		ev := nextNonBookmark(t, w)
+		cm, ok := ev.Object.(*corev1.ConfigMap)
+		if ev.Type != watch.Added || !ok || cm.Name != "good" {
+			t.Errorf("%s: first event %s %#v, want ADDED good", name, ev.Type, ev.Object)
+		}
+	}
+}
