@@ -268,6 +268,20 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = srv.Shutdown(sctx)
 	}()
 
+	inproc := newInProcess(apiSrv)
+	go func() {
+		if err := inproc.serve(); err != nil {
+			s.log.Error("in-process API connections", "err", err)
+		}
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		inproc.shutdown(sctx)
+	}()
+	// The server's own clients use the in-process connections; the TLS
+	// loopback configuration is for the in-process node agent and tests.
+	internal := inproc.config(loopbackToken)
 	loopback := &rest.Config{
 		Host:            url,
 		BearerToken:     loopbackToken,
@@ -288,7 +302,7 @@ func (s *Server) Run(ctx context.Context) error {
 			stopControllers()
 			return err
 		}
-		leRest := rest.CopyConfig(loopback)
+		leRest := rest.CopyConfig(internal)
 		leRest.UserAgent = "gantry-controller/leader-election"
 		leClient, err := kubernetes.NewForConfig(leRest)
 		if err != nil {
@@ -302,7 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() {
 			defer close(elected)
 			err := runElected(ctrlCtx, leClient, identity, defaultLeaderTimings, s.log, func(lctx context.Context) {
-				wait, err := startControllers(lctx, cfg, rest.CopyConfig(loopback), reg, metrics, s.log)
+				wait, err := startControllers(lctx, cfg, rest.CopyConfig(internal), reg, metrics, s.log)
 				if err != nil {
 					s.log.Error("controllers not started", "err", err)
 					<-lctx.Done()
@@ -319,7 +333,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// controllers stop (and the Lease is released) while the API they
 		// talk to is still up.
 		defer func() { stopControllers(); <-elected }()
-		ing, stopIngress, err := startIngress(ctrlCtx, cfg, rest.CopyConfig(loopback), metrics, s.log)
+		ing, stopIngress, err := startIngress(ctrlCtx, cfg, rest.CopyConfig(internal), metrics, s.log)
 		if err != nil {
 			return fmt.Errorf("ingress: %w", err)
 		}
