@@ -34,14 +34,18 @@ type env struct {
 	client  kubernetes.Interface
 }
 
-// typeConverter is built once per test binary: the OpenAPI documents take
-// a few hundred milliseconds.
+// typeConverter is built once per test binary: building it from the
+// OpenAPI schemas allocates some 8 MiB.
 var typeConverter = sync.OnceValues(func() (managedfields.TypeConverter, error) {
 	docs, err := openapi.New(api.NewRegistry())
 	if err != nil {
 		return nil, err
 	}
-	return managedfields.NewTypeConverter(docs.Schemas(), false)
+	schemas, err := docs.Schemas()
+	if err != nil {
+		return nil, err
+	}
+	return managedfields.NewTypeConverter(schemas, false)
 })
 
 func startEnv(t testing.TB) *env {

@@ -5,7 +5,7 @@
 //
 // # Documents
 //
-// New builds every document once from the resource registry: the schemas
+// The documents are built from the resource registry: the schemas
 // come from the definitions openapi-gen generated from the Go types
 // (zz_generated.openapi.go), the paths from the registry (list, create,
 // deletecollection, get, replace, patch, delete, the deprecated watch paths,
@@ -31,15 +31,21 @@
 //
 // Building the documents allocates some 170 MiB in total and peaks at about
 // 25 MiB of live heap for a few hundred milliseconds; afterwards Documents
-// keeps only gzip-compressed JSON, under 1 MiB. The protobuf forms are
-// built on first request (a similar transient peak) and kept compressed too.
+// keeps only gzip-compressed JSON, under 1 MiB. New therefore builds
+// nothing: the v3 documents (with their index) are built on the first v3
+// request and the v2 document on the first v2 request, one family at a
+// time, as kube-apiserver builds its v3 documents lazily. A server that is
+// never asked for them never pays for them; the first request of a family
+// waits for the build (about 0.3 s for v3). The protobuf forms are built on
+// first request too (a similar transient peak) and kept compressed.
 // Responses are sent gzip-encoded to clients that accept it and decompressed
 // for the others, so do not wrap ServeHTTP in a compressing handler.
 //
 // # Concurrency
 //
-// A Documents is immutable after New, apart from the lazily built protobuf
-// forms (guarded by sync.Once); it is safe for concurrent use.
+// Each lazily built part (the v3 family, the v2 document, each protobuf
+// form) is built once, under sync.Once; a Documents is safe for concurrent
+// use.
 //
 // # Regenerating the definitions
 //
@@ -55,7 +61,8 @@
 // registry serves, plus the packages their types reference
 // (scheduling/v1alpha3, used by batch/v1 Jobs) and the apimachinery packages
 // of the shared types. A package missing from the list shows up as a
-// "cannot find model definition" error from New (and its tests).
+// "cannot find model definition" error from Schemas, from the first request
+// and from this package's tests.
 package openapi
 
 //go:generate go run k8s.io/kube-openapi/cmd/openapi-gen@v0.0.0-20260721132016-d427ff9ee9ad --output-dir . --output-pkg github.com/gantry-dev/gantry/internal/openapi --output-file zz_generated.openapi.go --report-filename /dev/null k8s.io/api/core/v1 k8s.io/api/apps/v1 k8s.io/api/batch/v1 k8s.io/api/autoscaling/v1 k8s.io/api/autoscaling/v2 k8s.io/api/networking/v1 k8s.io/api/discovery/v1 k8s.io/api/coordination/v1 k8s.io/api/rbac/v1 k8s.io/api/events/v1 k8s.io/api/storage/v1 k8s.io/api/scheduling/v1 k8s.io/api/policy/v1 k8s.io/api/scheduling/v1alpha3 k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/util/intstr k8s.io/apimachinery/pkg/api/resource k8s.io/apimachinery/pkg/version

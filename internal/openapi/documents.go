@@ -22,18 +22,34 @@ import (
 	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
-// Documents holds the OpenAPI v2 and v3 documents of the served API,
-// serialized once by New. It is immutable and safe for concurrent use.
+// Documents holds the OpenAPI v2 and v3 documents of the served API. New
+// only prepares them; each family (v2, and v3 with its index) is built and
+// serialized on its first request and kept from then on. It is safe for
+// concurrent use.
 type Documents struct {
-	v2      *document
-	index   *document            // /openapi/v3
-	v3      map[string]*document // "api/v1", "apis/apps/v1", … → /openapi/v3/<key>
 	modTime time.Time
+	sets    map[string]*routeSet // the routes of each v3 document, keyed like the index
 
-	// For Schemas: the namer and the model names of every served kind.
+	// For Schemas and the builders: the namer and the model names of every
+	// served kind.
 	namer  *definitionNamer
 	models []string
 	info   *spec.Info
+
+	v2 func() (*document, error)    // built once, on first request
+	v3 func() (*v3Documents, error) // built once, on first request
+
+	// building serialises the two builders: each expands the generated
+	// definitions into a large object graph, and only one should be alive
+	// at a time.
+	building sync.Mutex
+}
+
+// v3Documents are the OpenAPI v3 documents, built together because the
+// index carries the hash of every other one.
+type v3Documents struct {
+	index *document            // /openapi/v3
+	docs  map[string]*document // "api/v1", "apis/apps/v1", … → /openapi/v3/<key>
 }
 
 // document is one serialized OpenAPI document. Only the gzip-compressed JSON
@@ -49,21 +65,22 @@ type document struct {
 	err     error
 }
 
-// New builds every document for the resources of reg. It is called once at
-// start-up; it does no I/O.
+// New prepares the documents for the resources of reg; it does no I/O and
+// builds nothing large. Building them allocates some 170 MiB in total, so it
+// is left to the first request of each family (as kube-apiserver builds its
+// v3 documents lazily): most servers never serve v2, and many never serve
+// either.
 func New(reg *api.Registry) (*Documents, error) {
 	namer, err := newDefinitionNamer(reg)
 	if err != nil {
 		return nil, err
 	}
 	d := &Documents{
-		v3:      map[string]*document{},
 		modTime: time.Now().UTC().Truncate(time.Second),
+		sets:    routeSets(reg),
 		namer:   namer,
 		info:    &spec.Info{InfoProps: spec.InfoProps{Title: "Gantry", Version: apiVersion()}},
 	}
-
-	sets := routeSets(reg)
 	for _, r := range reg.All() {
 		d.models = append(d.models, util.GetCanonicalTypeName(r.New()), util.GetCanonicalTypeName(r.NewList()))
 		for _, sub := range r.Subresources {
@@ -72,15 +89,16 @@ func New(reg *api.Registry) (*Documents, error) {
 			}
 		}
 	}
-
-	// v3 first, then v2: each builder expands the generated definitions
-	// into a large object graph, and only one should be alive at a time.
-	if err := d.buildV3(sets); err != nil {
-		return nil, err
-	}
-	if err := d.buildV2(sets); err != nil {
-		return nil, err
-	}
+	d.v3 = sync.OnceValues(func() (*v3Documents, error) {
+		d.building.Lock()
+		defer d.building.Unlock()
+		return d.buildV3()
+	})
+	d.v2 = sync.OnceValues(func() (*document, error) {
+		d.building.Lock()
+		defer d.building.Unlock()
+		return d.buildV2()
+	})
 	return d, nil
 }
 
@@ -129,33 +147,34 @@ func (d *Documents) v3Config() *common.OpenAPIV3Config {
 	return cfg
 }
 
-func (d *Documents) buildV3(sets map[string]*routeSet) error {
+func (d *Documents) buildV3() (*v3Documents, error) {
 	cfg := d.v3Config()
+	v3 := &v3Documents{docs: make(map[string]*document, len(d.sets))}
 	index := handler3.OpenAPIV3Discovery{Paths: map[string]handler3.OpenAPIV3DiscoveryGroupVersion{}}
-	for key, set := range sets {
+	for key, set := range d.sets {
 		s, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{set}, cfg)
 		if err != nil {
-			return fmt.Errorf("openapi: building v3 document %s: %w", key, err)
+			return nil, fmt.Errorf("openapi: building v3 document %s: %w", key, err)
 		}
 		raw, err := s.MarshalJSON() // already compact; json.Marshal would re-scan it
 		if err != nil {
-			return fmt.Errorf("openapi: encoding v3 document %s: %w", key, err)
+			return nil, fmt.Errorf("openapi: encoding v3 document %s: %w", key, err)
 		}
 		doc := newDocument(raw, handler3.ToV3ProtoBinary)
-		d.v3[key] = doc
+		v3.docs[key] = doc
 		index.Paths[key] = handler3.OpenAPIV3DiscoveryGroupVersion{ServerRelativeURL: serverRelativeURL(key, doc.etag)}
 	}
 	raw, err := json.Marshal(index)
 	if err != nil {
-		return fmt.Errorf("openapi: encoding v3 index: %w", err)
+		return nil, fmt.Errorf("openapi: encoding v3 index: %w", err)
 	}
-	d.index = newDocument(raw, nil)
-	return nil
+	v3.index = newDocument(raw, nil)
+	return v3, nil
 }
 
-func (d *Documents) buildV2(sets map[string]*routeSet) error {
-	containers := make([]common.RouteContainer, 0, len(sets))
-	for _, set := range sets {
+func (d *Documents) buildV2() (*document, error) {
+	containers := make([]common.RouteContainer, 0, len(d.sets))
+	for _, set := range d.sets {
 		containers = append(containers, set)
 	}
 	cfg := &common.Config{
@@ -173,28 +192,28 @@ func (d *Documents) buildV2(sets map[string]*routeSet) error {
 	}
 	s, err := builder.BuildOpenAPISpecFromRoutes(containers, cfg)
 	if err != nil {
-		return fmt.Errorf("openapi: building v2 document: %w", err)
+		return nil, fmt.Errorf("openapi: building v2 document: %w", err)
 	}
 	raw, err := s.MarshalJSON()
 	if err != nil {
-		return fmt.Errorf("openapi: encoding v2 document: %w", err)
+		return nil, fmt.Errorf("openapi: encoding v2 document: %w", err)
 	}
-	d.v2 = newDocument(raw, v2Proto)
-	return nil
+	return newDocument(raw, v2Proto), nil
 }
 
 // Schemas returns the OpenAPI v3 schemas of every served kind and of the
 // types they reference, keyed by model name (io.k8s.api.core.v1.Pod), each
 // kind tagged with x-kubernetes-group-version-kind. It is meant for
 // managedfields.NewTypeConverter: call it once at start-up and drop the
-// result, which is large and is not retained by d.
-func (d *Documents) Schemas() map[string]*spec.Schema {
+// result, which is large and is not retained by d. It does not need the
+// documents to be built. An error means a served type has no generated
+// definition (see "Regenerating the definitions" in the package doc).
+func (d *Documents) Schemas() (map[string]*spec.Schema, error) {
 	schemas, err := builder3.BuildOpenAPIDefinitionsForResources(d.v3Config(), d.models...)
 	if err != nil {
-		// New already built documents from the same definitions and names.
-		panic(fmt.Sprintf("openapi: schemas of served kinds: %v", err))
+		return nil, fmt.Errorf("openapi: schemas of served kinds: %w", err)
 	}
-	return schemas
+	return schemas, nil
 }
 
 func newDocument(raw []byte, toProto func([]byte) ([]byte, error)) *document {

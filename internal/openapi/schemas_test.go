@@ -21,7 +21,10 @@ func typeConverter(t *testing.T) managedfields.TypeConverter {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	schemas := docs.Schemas()
+	schemas, err := docs.Schemas()
+	if err != nil {
+		t.Fatalf("Schemas: %v", err)
+	}
 	for _, name := range []string{"io.k8s.api.core.v1.Pod", "io.k8s.api.apps.v1.Deployment", "io.k8s.api.autoscaling.v1.Scale"} {
 		s := schemas[name]
 		if s == nil || s.Extensions["x-kubernetes-group-version-kind"] == nil {

@@ -52,19 +52,24 @@ var (
 // so do not wrap ServeHTTP in another compressing handler.
 func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
-		doc       *document
 		offers    []offer
+		index     bool // the v3 index, which exists only as JSON
 		versioned bool // a per-group/version v3 document, addressed with ?hash=
+		key       string
 	)
 	switch p := r.URL.Path; {
 	case p == v2Path:
-		doc, offers = d.v2, v2Offers
+		offers = v2Offers
 	case p == v3IndexPath || p == v3IndexPath+"/":
-		doc, offers = d.index, indexOffers
+		offers, index = indexOffers, true
 	case strings.HasPrefix(p, v3Prefix):
-		doc, offers, versioned = d.v3[strings.TrimSuffix(strings.TrimPrefix(p, v3Prefix), "/")], v3Offers, true
-	}
-	if doc == nil {
+		key = strings.TrimSuffix(strings.TrimPrefix(p, v3Prefix), "/")
+		if _, found := d.sets[key]; !found {
+			http.NotFound(w, r)
+			return
+		}
+		offers, versioned = v3Offers, true
+	default:
 		http.NotFound(w, r)
 		return
 	}
@@ -73,10 +78,15 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
+	doc, err := d.document(index, key)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 
 	w.Header().Add("Vary", "Accept")
 	chosen, found := negotiate(r.Header.Get("Accept"), offers)
-	if !found && doc == d.index {
+	if !found && index {
 		// The index exists only as JSON; Kubernetes serves it whatever the
 		// client accepts.
 		chosen, found = offers[0], true
@@ -87,7 +97,6 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	body := doc.json
 	if chosen.proto {
-		var err error
 		if body, err = doc.protobuf(); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
@@ -121,6 +130,22 @@ func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// ServeContent answers If-None-Match (304), HEAD and ranges.
 	http.ServeContent(w, r, "", d.modTime, bytes.NewReader(body))
+}
+
+// document returns the v3 index, the v3 document key, or (neither) the v2
+// document, building its family on first use.
+func (d *Documents) document(index bool, key string) (*document, error) {
+	if !index && key == "" {
+		return d.v2()
+	}
+	v3, err := d.v3()
+	if err != nil {
+		return nil, err
+	}
+	if index {
+		return v3.index, nil
+	}
+	return v3.docs[key], nil
 }
 
 // negotiate picks the first offer the Accept header allows, in the

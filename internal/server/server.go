@@ -173,8 +173,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 
-	// The OpenAPI documents take a few hundred milliseconds to build; do it
-	// while etcd starts.
+	// The server-side apply type converter takes some 10 ms to build from
+	// the OpenAPI schemas; do it while etcd starts. The OpenAPI documents
+	// themselves are built on their first request.
 	reg := api.NewRegistry()
 	type docsResult struct {
 		docs *openapi.Documents
@@ -188,7 +189,12 @@ func (s *Server) Run(ctx context.Context) error {
 			docsCh <- docsResult{err: err}
 			return
 		}
-		tc, err := managedfields.NewTypeConverter(docs.Schemas(), false)
+		schemas, err := docs.Schemas()
+		if err != nil {
+			docsCh <- docsResult{err: err}
+			return
+		}
+		tc, err := managedfields.NewTypeConverter(schemas, false)
 		docsCh <- docsResult{docs, tc, err}
 	}()
 
