@@ -23,10 +23,12 @@ func TestExpectations(t *testing.T) {
 	if !e.Satisfied("ns/a") {
 		t.Fatal("not satisfied after every creation and deletion was observed")
 	}
-	e.Expect("ns/b", 0, []string{"ns/p2"})
+	e.Expect("ns/b", 0, []string{"ns/p2", "ns/p3"})
 	e.DeletionObserved("ns/b", "ns/other")
+	e.DeletionObserved("ns/b", "ns/p2")
+	e.DeletionObserved("ns/b", "ns/p2") // an update with deletionTimestamp, then the delete
 	if e.Satisfied("ns/b") {
-		t.Fatal("satisfied by the deletion of another pod")
+		t.Fatal("satisfied with p3's deletion outstanding (another pod's, or one pod's twice, counted)")
 	}
 	now = now.Add(2 * time.Minute)
 	if !e.Satisfied("ns/b") {

@@ -81,7 +81,7 @@ type Controller struct {
 	podIndex  cache.Indexer
 	synced    []cache.InformerSynced
 	ctrl      *controller.Controller
-	exp       *expectations
+	exp       *controller.Expectations
 	backoff   *backoffRecords
 	released  *releasedPods
 
@@ -113,7 +113,7 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: newExpectations(cfg.ExpectationsTimeout, cfg.Now), backoff: newBackoffRecords(), released: newReleasedPods()}
+	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: controller.NewExpectations(cfg.ExpectationsTimeout, cfg.Now), backoff: newBackoffRecords(), released: newReleasedPods()}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
 	c.broadcaster = record.NewBroadcaster()
@@ -201,7 +201,7 @@ func (c *Controller) podEvent(obj any, added, deleted bool) {
 		c.released.observed(pod.UID)
 	}
 	if added {
-		c.exp.creationObserved(key)
+		c.exp.CreationObserved(key)
 	}
 	c.ctrl.Enqueue(key)
 }

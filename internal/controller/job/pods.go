@@ -221,7 +221,7 @@ func (c *Controller) deletePods(ctx context.Context, job *batchv1.Job, t *tally,
 // createPods creates one pod per entry of indexes (-1: NonIndexed);
 // failures holds each index's failure count so far (backoffLimitPerIndex).
 func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, t *tally, indexes []int, failures map[int]int32) error {
-	c.exp.expectCreations(key, len(indexes))
+	c.exp.Expect(key, len(indexes), nil)
 	var (
 		mu   sync.Mutex
 		errs []error
@@ -237,7 +237,7 @@ func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Jo
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				c.exp.creationObserved(key)
+				c.exp.CreationObserved(key)
 				if !apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
 					c.recorder.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 				}

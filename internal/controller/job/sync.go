@@ -28,7 +28,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 	cached, err := c.jobLister.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		c.backoff.forget(key)
 		// The Job is gone: its pods must not stay held by our finalizer.
 		return controller.Result{}, c.releaseFinalizers(ctx, c.podsByKey(key, func(*corev1.Pod) bool { return true }))
@@ -257,7 +257,7 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 	switch {
 	case finishing || suspended:
 		manageErr = c.deletePods(ctx, job, &t, t.active)
-	case c.exp.satisfied(key):
+	case c.exp.Satisfied(key):
 		var after time.Duration
 		// Failed indexes are not run again.
 		done := completed

@@ -182,31 +182,3 @@ func TestSlowStartBatch(t *testing.T) {
 		})
 	}
 }
-
-func TestExpectations(t *testing.T) {
-	e := newExpectations(time.Minute)
-	clock := now
-	e.now = func() time.Time { return clock }
-	if !e.satisfied("a") {
-		t.Fatal("unknown key must be satisfied")
-	}
-	e.expectCreations("a", 2)
-	e.creationObserved("a")
-	if e.satisfied("a") {
-		t.Fatal("one creation outstanding")
-	}
-	e.creationObserved("a")
-	if !e.satisfied("a") {
-		t.Fatal("all creations observed")
-	}
-	e.expectDeletions("a", []string{"ns/p1", "ns/p2"})
-	e.deletionObserved("a", "ns/p1")
-	e.deletionObserved("a", "ns/p1") // seen twice: counts once
-	if e.satisfied("a") {
-		t.Fatal("p2 deletion outstanding")
-	}
-	clock = clock.Add(2 * time.Minute)
-	if !e.satisfied("a") {
-		t.Fatal("expired expectations must be satisfied")
-	}
-}

@@ -73,7 +73,7 @@ type Controller struct {
 	podIndex cache.Indexer
 	synced   []cache.InformerSynced
 	ctrl     *controller.Controller
-	exp      *expectations
+	exp      *controller.Expectations
 
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
@@ -97,7 +97,7 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	if cfg.ExpectationsTimeout <= 0 {
 		cfg.ExpectationsTimeout = def.ExpectationsTimeout
 	}
-	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: newExpectations(cfg.ExpectationsTimeout)}
+	c := &Controller{cfg: cfg, kube: kube, factory: factory, exp: controller.NewExpectations(cfg.ExpectationsTimeout, time.Now)}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
 	c.broadcaster = record.NewBroadcaster()
@@ -202,7 +202,7 @@ func (c *Controller) addPod(obj any) {
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if rs, ok := c.resolveRef(pod.Namespace, ref); ok {
 			key := keyOf(rs.Namespace, rs.Name)
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 			c.ctrl.Enqueue(key)
 		}
 		return
@@ -267,7 +267,7 @@ func (c *Controller) deletePod(obj any) {
 		return
 	}
 	key := keyOf(rs.Namespace, rs.Name)
-	c.exp.deletionObserved(key, keyOf(pod.Namespace, pod.Name))
+	c.exp.DeletionObserved(key, keyOf(pod.Namespace, pod.Name))
 	c.ctrl.Enqueue(key)
 }
 

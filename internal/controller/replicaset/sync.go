@@ -33,7 +33,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 	cached, err := c.rsLister.ReplicaSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.exp.forget(key)
+		c.exp.Forget(key)
 		return controller.Result{}, nil
 	}
 	if err != nil {
@@ -48,7 +48,7 @@ func (c *Controller) Reconcile(ctx context.Context, key string) (controller.Resu
 	}
 	// Read expectations before the pod list: pods created after this point
 	// are either in the list or still expected.
-	needsSync := c.exp.satisfied(key) && rs.DeletionTimestamp == nil
+	needsSync := c.exp.Satisfied(key) && rs.DeletionTimestamp == nil
 
 	candidates, err := c.candidatePods(rs)
 	if err != nil {
@@ -247,13 +247,13 @@ func (c *Controller) manageReplicas(ctx context.Context, rs *appsv1.ReplicaSet, 
 	switch {
 	case diff < 0:
 		n := min(-diff, c.cfg.BurstReplicas)
-		c.exp.expectCreations(key, n)
+		c.exp.Expect(key, n, nil)
 		successes, err := slowStartBatch(n, 1, func() error {
 			return c.createPod(ctx, rs)
 		})
 		// Creations that were skipped will never be observed.
 		for range n - successes {
-			c.exp.creationObserved(key)
+			c.exp.CreationObserved(key)
 		}
 		return err
 	case diff > 0:
@@ -267,7 +267,7 @@ func (c *Controller) manageReplicas(ctx context.Context, rs *appsv1.ReplicaSet, 
 		for i, p := range victims {
 			podKeys[i] = keyOf(p.Namespace, p.Name)
 		}
-		c.exp.expectDeletions(key, podKeys)
+		c.exp.Expect(key, 0, podKeys)
 		var (
 			wg   sync.WaitGroup
 			mu   sync.Mutex
@@ -281,9 +281,9 @@ func (c *Controller) manageReplicas(ctx context.Context, rs *appsv1.ReplicaSet, 
 					c.recorder.Eventf(rs, corev1.EventTypeNormal, "SuccessfulDelete", "Deleted pod: %s", p.Name)
 				case apierrors.IsNotFound(err) || apierrors.IsConflict(err):
 					// Already gone (or replaced): nothing will be observed.
-					c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+					c.exp.DeletionObserved(key, keyOf(p.Namespace, p.Name))
 				default:
-					c.exp.deletionObserved(key, keyOf(p.Namespace, p.Name))
+					c.exp.DeletionObserved(key, keyOf(p.Namespace, p.Name))
 					c.recorder.Eventf(rs, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("delete pod %s/%s: %w", p.Namespace, p.Name, err))

@@ -7,62 +7,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// expectations remembers, per Job key, the pod creations the controller
-// asked for and has not yet seen in its pod cache. While some are
-// outstanding no more pods are created (a slow informer would otherwise
-// cause duplicates). Entries older than ttl count as satisfied, so a lost
-// event never wedges a Job. Safe for concurrent use.
-type expectations struct {
-	ttl time.Duration
-	now func() time.Time
-
-	mu sync.Mutex
-	m  map[string]*expectation
-}
-
-type expectation struct {
-	adds int
-	at   time.Time
-}
-
-func newExpectations(ttl time.Duration, now func() time.Time) *expectations {
-	return &expectations{ttl: ttl, now: now, m: map[string]*expectation{}}
-}
-
-// satisfied reports whether pods may be created for key.
-func (e *expectations) satisfied(key string) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	x, ok := e.m[key]
-	if !ok || x.adds <= 0 {
-		return true
-	}
-	return e.now().Sub(x.at) > e.ttl
-}
-
-// expectCreations records that n pods are about to be created for key.
-func (e *expectations) expectCreations(key string, n int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.m[key] = &expectation{adds: n, at: e.now()}
-}
-
-// creationObserved lowers the outstanding creations of key by one.
-func (e *expectations) creationObserved(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if x, ok := e.m[key]; ok && x.adds > 0 {
-		x.adds--
-	}
-}
-
-// forget drops key (its Job is gone).
-func (e *expectations) forget(key string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	delete(e.m, key)
-}
-
 // backoffRecords remembers, per Job key, the failures counted since the
 // last success and when the last one was counted; they delay replacement
 // pods as Kubernetes' pod back-off does. In memory only: after a restart
