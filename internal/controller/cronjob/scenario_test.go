@@ -11,12 +11,12 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/gantry-dev/gantry/internal/controller/cronjob"
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -54,15 +54,7 @@ type env struct {
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, scenarioTimeout, true, func(ctx context.Context) (bool, error) {
-		msg, err := cond(ctx)
-		last = msg
-		return err == nil && msg == "", err
-	})
-	if err != nil {
-		t.Fatalf("%s: %s: %v", what, last, err)
-	}
+	fixture.Await(t, scenarioTimeout, what, cond)
 }
 
 // tick moves the clock to "to", wakes the controller for the CronJob and

@@ -11,13 +11,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/gantry-dev/gantry/internal/controller/deployment"
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -25,15 +25,7 @@ const scenarioTimeout = 90 * time.Second
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, scenarioTimeout, true, func(ctx context.Context) (bool, error) {
-		msg, err := cond(ctx)
-		last = msg
-		return err == nil && msg == "", err
-	})
-	if err != nil {
-		t.Fatalf("%s: %s: %v", what, last, err)
-	}
+	fixture.Await(t, scenarioTimeout, what, cond)
 }
 
 // kubectl runs the real kubectl in-process against c.

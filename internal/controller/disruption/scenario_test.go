@@ -17,7 +17,6 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +24,7 @@ import (
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -36,15 +36,7 @@ const scenarioTimeout = 60 * time.Second
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, scenarioTimeout, true, func(ctx context.Context) (bool, error) {
-		msg, err := cond(ctx)
-		last = msg
-		return err == nil && msg == "", err
-	})
-	if err != nil {
-		t.Fatalf("%s: %s: %v", what, last, err)
-	}
+	fixture.Await(t, scenarioTimeout, what, cond)
 }
 
 func createNamespace(t *testing.T, cs kubernetes.Interface, name string) {
@@ -206,23 +198,31 @@ func TestScenarioDisruption(t *testing.T) {
 		eventually(t, "maxUnavailable 50% of 4", budgetIs(cs, ns, "api", 4, 2, 4, 2))
 		// Scaling the Deployment changes the denominator at once, before
 		// the new pods exist or are ready.
-		d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "api", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Spec.Replicas = ptr(int32(6))
-		if _, err := cs.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{}); err != nil {
+		// The Deployment controller writes its status meanwhile: retry on
+		// a conflict, as kubectl scale would.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "api", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			d.Spec.Replicas = ptr(int32(6))
+			_, err = cs.AppsV1().Deployments(ns).Update(t.Context(), d, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "maxUnavailable 50% of 6", budgetIs(cs, ns, "api", 6, 3, 6, 3))
 		// A spec change is observed: the new generation gets a status.
-		pdb, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(t.Context(), "api", metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		five := intstr.FromInt32(5)
-		pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable = nil, &five
-		if _, err := cs.PolicyV1().PodDisruptionBudgets(ns).Update(t.Context(), pdb, metav1.UpdateOptions{}); err != nil {
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			pdb, err := cs.PolicyV1().PodDisruptionBudgets(ns).Get(t.Context(), "api", metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			five := intstr.FromInt32(5)
+			pdb.Spec.MaxUnavailable, pdb.Spec.MinAvailable = nil, &five
+			_, err = cs.PolicyV1().PodDisruptionBudgets(ns).Update(t.Context(), pdb, metav1.UpdateOptions{})
+			return err
+		}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "minAvailable 5 of 6", budgetIs(cs, ns, "api", 6, 5, 6, 1))

@@ -252,9 +252,15 @@ func (c *Controller) sync(ctx context.Context, key string, job *batchv1.Job, pod
 	}
 
 	// 4. Pods: delete all when finishing or suspended, else create or
-	//    delete to match parallelism.
+	//    delete to match parallelism. A FailureTarget or SuccessCriteriaMet
+	//    reached in this sync is stored first; the pods go in the sync its
+	//    write triggers. Deleted here and the write then lost to a
+	//    conflict, they would look like failures of their own in the next
+	//    sync (with backoffLimitPerIndex, failed indexes).
+	newlyFinishing := finishing && !conditionTrue(orig.Conditions, batchv1.JobFailureTarget) && !conditionTrue(orig.Conditions, batchv1.JobSuccessCriteriaMet)
 	var manageErr error
 	switch {
+	case newlyFinishing:
 	case finishing || suspended:
 		manageErr = c.deletePods(ctx, job, &t, t.active)
 	case c.exp.Satisfied(key):

@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/gantry-dev/gantry/internal/controller/nodelifecycle"
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/server"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
@@ -28,15 +29,7 @@ const (
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		msg, err := cond(ctx)
-		last = msg
-		return err == nil && msg == "", err
-	})
-	if err != nil {
-		t.Fatalf("%s: %s: %v", what, last, err)
-	}
+	fixture.Await(t, 30*time.Second, what, cond)
 }
 
 // fakeAgent plays a node agent: it registers the node Ready and renews its

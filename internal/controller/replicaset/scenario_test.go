@@ -13,11 +13,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -29,15 +29,7 @@ const scenarioTimeout = 60 * time.Second
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, scenarioTimeout, true, func(ctx context.Context) (bool, error) {
-		msg, err := cond(ctx)
-		last = msg
-		return err == nil && msg == "", err
-	})
-	if err != nil {
-		t.Fatalf("%s: %s: %v", what, last, err)
-	}
+	fixture.Await(t, scenarioTimeout, what, cond)
 }
 
 func createNamespace(t *testing.T, cs kubernetes.Interface, name string) {

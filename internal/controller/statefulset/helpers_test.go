@@ -5,8 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/util/wait"
-
+	"github.com/gantry-dev/gantry/internal/fixture"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -14,15 +13,7 @@ const scenarioTimeout = 60 * time.Second
 
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (string, error)) {
 	t.Helper()
-	var last string
-	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, scenarioTimeout, true, func(ctx context.Context) (bool, error) {
-		msg, err := cond(ctx)
-		last = msg
-		return err == nil && msg == "", err
-	})
-	if err != nil {
-		t.Fatalf("%s: %s: %v", what, last, err)
-	}
+	fixture.Await(t, scenarioTimeout, what, cond)
 }
 
 // kubectl runs the real kubectl in-process against c.
