@@ -70,17 +70,29 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		return nil, err
 	}
 
-	nodeControllers, err := newNodeControllers(sc, clientConfig, log)
+	// One informer factory for the controllers that use typed caches, so
+	// that each pod (and every other object) is watched and decoded once,
+	// not once per controller. The controllers start it; it is shut down
+	// once they stop.
+	informerConfig := clientConfig("informers")
+	informerConfig.QPS, informerConfig.Burst = -1, 0
+	informerClient, err := kubernetes.NewForConfig(informerConfig)
+	if err != nil {
+		return nil, fmt.Errorf("informer client: %w", err)
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(dropManagedFields))
+
+	nodeControllers, err := newNodeControllers(sc, clientConfig, factory, log)
 	if err != nil {
 		return nil, err
 	}
 
-	workloads, err := newWorkloadControllers(clientConfig, log)
+	workloads, err := newWorkloadControllers(clientConfig, factory, log)
 	if err != nil {
 		return nil, err
 	}
 
-	policy, err := newPolicyControllers(clientConfig, log)
+	policy, err := newPolicyControllers(clientConfig, factory, log)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +109,11 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 	maps.Copy(runs, nodeControllers.runs)
 	maps.Copy(runs, workloads.runs)
 	maps.Copy(runs, policy.runs)
+	runs["informers"] = func(ctx context.Context) error {
+		<-ctx.Done()
+		factory.Shutdown()
+		return nil
+	}
 	schedulerRun, err := newScheduler(clientConfig, metrics, log)
 	if err != nil {
 		return nil, err
@@ -150,7 +167,7 @@ func (s nodeControllerSet) collectors() []prometheus.Collector {
 
 // newNodeControllers builds node IPAM, node lifecycle, EndpointSlice and
 // ServiceAccount controllers, each with its own typed client.
-func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, log *slog.Logger) (nodeControllerSet, error) {
+func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	add := func(name string, build func(kube kubernetes.Interface) (builtController, error)) error {
 		kube, err := kubernetes.NewForConfig(clientConfig(name))
@@ -177,14 +194,14 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 	}
 	if err == nil {
 		err = add(endpointslice.Name, func(kube kubernetes.Interface) (builtController, error) {
-			return endpointslice.New(endpointslice.DefaultConfig(), kube, log)
+			return endpointslice.New(endpointslice.DefaultConfig(), kube, factory, log)
 		})
 	}
 	if err == nil {
 		err = add(nodelifecycle.Name, func(kube kubernetes.Interface) (builtController, error) {
 			cfg := nodelifecycle.DefaultConfig()
 			cfg.NodeMonitorGracePeriod, cfg.DefaultTolerationSeconds = sc.NodeMonitorGracePeriod, sc.DefaultTolerationSeconds
-			return nodelifecycle.New(cfg, kube, log)
+			return nodelifecycle.New(cfg, kube, factory, log)
 		})
 	}
 	if err == nil {
@@ -208,11 +225,11 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 }
 
 // newPolicyControllers builds the disruption-budget and horizontal pod
-// autoscaler controllers (issue 4) on one informer factory of their own;
-// their clients are not rate limited, as the workload controllers' are not:
-// the API server is on loopback. The autoscaler reads usage through the
+// autoscaler controllers (issue 4) on the controllers' shared informer
+// factory; their clients are not rate limited, as the workload
+// controllers' are not: the API server is in the same process. The autoscaler reads usage through the
 // resource metrics API (metrics.k8s.io), which the API server serves.
-func newPolicyControllers(clientConfig func(name string) *rest.Config, log *slog.Logger) (nodeControllerSet, error) {
+func newPolicyControllers(clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	client := func(name string) (kubernetes.Interface, error) {
 		c := clientConfig(name)
@@ -223,13 +240,6 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, log *slog
 		}
 		return kube, nil
 	}
-	informerClient, err := client("policy-informers")
-	if err != nil {
-		return set, err
-	}
-	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0,
-		informers.WithTransform(dropManagedFields))
-
 	pdbClient, err := client(disruption.Name)
 	if err != nil {
 		return set, err
@@ -258,17 +268,12 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, log *slog
 	set.runs[hpa.Name] = autoscalers.Run
 	set.built = append(set.built, autoscalers)
 
-	// The controllers start the factory; it is shut down once they stop.
-	set.runs["policy-informers"] = func(ctx context.Context) error {
-		<-ctx.Done()
-		factory.Shutdown()
-		return nil
-	}
 	return set, nil
 }
 
-// dropManagedFields drops managedFields from cached objects, which no
-// controller here reads.
+// dropManagedFields drops managedFields from cached objects: no controller
+// reads them, and they are a large part of every pod. (An update sent with
+// them unset keeps the stored ones.)
 func dropManagedFields(obj any) (any, error) {
 	if m, err := meta.Accessor(obj); err == nil {
 		m.SetManagedFields(nil)

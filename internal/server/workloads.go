@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -21,8 +20,7 @@ import (
 
 // workloadControllers holds the workload controllers (issue 4, items 5
 // and 6: ReplicaSet, Deployment, Job, CronJob, DaemonSet, StatefulSet),
-// which share one informer factory so that pods and the workload resources
-// are listed and watched once.
+// which use the controllers' shared informer factory (startControllers).
 type workloadControllers struct {
 	runs       map[string]func(context.Context) error
 	collectors []prometheus.Collector
@@ -31,7 +29,7 @@ type workloadControllers struct {
 // newWorkloadControllers builds the workload controllers, each writing with
 // its own client. In-process clients are not rate limited: the API server is
 // on loopback and a client-side limit would only slow rollouts down.
-func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *slog.Logger) (workloadControllers, error) {
+func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (workloadControllers, error) {
 	set := workloadControllers{runs: map[string]func(context.Context) error{}}
 	client := func(name string) (kubernetes.Interface, error) {
 		c := clientConfig(name)
@@ -42,13 +40,6 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 		}
 		return kube, nil
 	}
-	informerClient, err := client("workload-informers")
-	if err != nil {
-		return set, err
-	}
-	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0,
-		informers.WithTransform(stripManagedFields))
-
 	rsClient, err := client(replicaset.Name)
 	if err != nil {
 		return set, err
@@ -115,20 +106,5 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, log *sl
 	set.runs[statefulset.Name] = statefulSets.Run
 	set.collectors = append(set.collectors, statefulSets.Controller().Collectors()...)
 
-	// The controllers start the factory; it is shut down once they stop.
-	set.runs["workload-informers"] = func(ctx context.Context) error {
-		<-ctx.Done()
-		factory.Shutdown()
-		return nil
-	}
 	return set, nil
-}
-
-// stripManagedFields drops managedFields from cached objects: no controller
-// reads them, and they are a large part of every pod.
-func stripManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }

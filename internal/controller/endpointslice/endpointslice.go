@@ -45,16 +45,18 @@ func DefaultConfig() Config {
 
 // Controller keeps the EndpointSlices and Endpoints of selector services.
 type Controller struct {
-	cfg       Config
-	kube      kubernetes.Interface
-	log       *slog.Logger
-	factory   informers.SharedInformerFactory
-	services  corelisters.ServiceLister
-	pods      corelisters.PodLister
-	nodes     corelisters.NodeLister
-	endpoints corelisters.EndpointsLister
-	synced    []cache.InformerSynced
-	ctrl      *controller.Controller
+	cfg     Config
+	kube    kubernetes.Interface
+	log     *slog.Logger
+	factory informers.SharedInformerFactory
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	services   corelisters.ServiceLister
+	pods       corelisters.PodLister
+	nodes      corelisters.NodeLister
+	endpoints  corelisters.EndpointsLister
+	synced     []cache.InformerSynced
+	ctrl       *controller.Controller
 
 	mu  sync.Mutex
 	ran bool
@@ -62,8 +64,10 @@ type Controller struct {
 
 var _ controller.Reconciler = (*Controller)(nil)
 
-// New builds the controller. It does no I/O.
-func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, error) {
+// New builds the controller. It does no I/O. Its informers come from
+// factory, shared with other controllers (the caller starts and shuts it
+// down), or from a factory of its own when factory is nil.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	def := DefaultConfig()
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
@@ -74,7 +78,10 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 	log = logging.Component(log, "controller").With("controller", Name)
 	c := &Controller{cfg: cfg, kube: kube, log: log}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, 0)
+	}
 	svcInf := c.factory.Core().V1().Services()
 	podInf := c.factory.Core().V1().Pods()
 	nodeInf := c.factory.Core().V1().Nodes()
@@ -105,7 +112,7 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 		{sliceInf.Informer(), handler(c.onSlice, nil)},
 	}
 	for _, h := range handlers {
-		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+		if _, err := h.inf.AddEventHandlerWithResyncPeriod(h.h, cfg.ResyncPeriod); err != nil {
 			return nil, fmt.Errorf("endpointslice: event handler: %w", err)
 		}
 	}
@@ -189,7 +196,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Unlock()
 
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended
 	}

@@ -90,10 +90,12 @@ type Controller struct {
 	log     *slog.Logger
 	now     func() time.Time
 	factory informers.SharedInformerFactory
-	nodes   corelisters.NodeLister
-	leases  coordinationlisters.LeaseLister
-	podsIdx cache.Indexer
-	synced  []cache.InformerSynced
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	nodes      corelisters.NodeLister
+	leases     coordinationlisters.LeaseLister
+	podsIdx    cache.Indexer
+	synced     []cache.InformerSynced
 	// leaseFactory watches kube-node-lease only.
 	leaseFactory informers.SharedInformerFactory
 	ctrl         *controller.Controller
@@ -107,10 +109,12 @@ type Controller struct {
 
 var _ controller.Reconciler = (*Controller)(nil)
 
-const podsByNode = "nodeName"
+const podsByNode = "nodelifecycle.gantry.dev/nodeName"
 
-// New builds the controller. It does no I/O.
-func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, error) {
+// New builds the controller. It does no I/O. Its node and pod informers
+// come from factory, shared with other controllers (the caller starts and
+// shuts it down), or from a factory of its own when factory is nil.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	def := DefaultConfig()
 	if cfg.NodeMonitorGracePeriod <= 0 {
 		cfg.NodeMonitorGracePeriod = def.NodeMonitorGracePeriod
@@ -127,7 +131,10 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 	log = logging.Component(log, "controller").With("controller", Name)
 	c := &Controller{cfg: cfg, kube: kube, log: log, now: time.Now, health: map[string]health{}}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, 0)
+	}
 	nodeInf := c.factory.Core().V1().Nodes()
 	podInf := c.factory.Core().V1().Pods()
 	c.leaseFactory = informers.NewSharedInformerFactoryWithOptions(kube, cfg.ResyncPeriod, informers.WithNamespace(corev1.NamespaceNodeLease))
@@ -174,7 +181,7 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 	for inf, handler := range map[cache.SharedIndexInformer]cache.ResourceEventHandler{
 		nodeInf.Informer(): h, leaseInf.Informer(): h, podInf.Informer(): podHandler,
 	} {
-		if _, err := inf.AddEventHandler(handler); err != nil {
+		if _, err := inf.AddEventHandlerWithResyncPeriod(handler, cfg.ResyncPeriod); err != nil {
 			return nil, fmt.Errorf("nodelifecycle: event handler: %w", err)
 		}
 	}
@@ -199,7 +206,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
 	defer c.events.Shutdown()
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 	c.leaseFactory.Start(ctx.Done())
 	defer c.leaseFactory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
