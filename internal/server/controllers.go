@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -44,6 +45,12 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 			c.QPS, c.Burst = 100, 200
 		}
 		c.UserAgent = "gantry-controller/" + name
+		// Protobuf, as kube-controller-manager and kube-scheduler talk to
+		// kube-apiserver (--kube-api-content-type): decoding every pod
+		// event of every informer from JSON would cost several times more.
+		// The dynamic and metadata clients choose their own formats.
+		c.ContentType = runtime.ContentTypeProtobuf
+		c.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 		return c
 	}
 
@@ -257,6 +264,8 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, factory i
 	}
 	metricsConfig := clientConfig(hpa.Name)
 	metricsConfig.QPS, metricsConfig.Burst = -1, 0
+	// metrics.k8s.io is served as JSON only.
+	metricsConfig.ContentType, metricsConfig.AcceptContentTypes = runtime.ContentTypeJSON, runtime.ContentTypeJSON
 	metricsClient, err := metricsv1beta1.NewForConfig(metricsConfig)
 	if err != nil {
 		return set, fmt.Errorf("%s metrics client: %w", hpa.Name, err)
