@@ -230,35 +230,29 @@ func nodeWeights(pod *framework.PodInfo, n *framework.NodeInfo, hasPreferred boo
 	}
 	var kw keyWeights
 	for _, existing := range pods {
-		for i := range pod.PreferredAffinityTerms {
-			t := &pod.PreferredAffinityTerms[i]
-			if t.Matches(existing.Pod, nsLabels) {
-				kw = kw.add(t.TopologyKey, int64(t.Weight))
-			}
-		}
-		for i := range pod.PreferredAntiAffinityTerms {
-			t := &pod.PreferredAntiAffinityTerms[i]
-			if t.Matches(existing.Pod, nsLabels) {
-				kw = kw.add(t.TopologyKey, -int64(t.Weight))
-			}
-		}
-		for i := range existing.RequiredAffinityTerms {
-			t := &existing.RequiredAffinityTerms[i]
-			if t.Matches(pod.Pod, nsLabels) {
-				kw = kw.add(t.TopologyKey, HardPodAffinityWeight)
-			}
-		}
-		for i := range existing.PreferredAffinityTerms {
-			t := &existing.PreferredAffinityTerms[i]
-			if t.Matches(pod.Pod, nsLabels) {
-				kw = kw.add(t.TopologyKey, int64(t.Weight))
-			}
-		}
-		for i := range existing.PreferredAntiAffinityTerms {
-			t := &existing.PreferredAntiAffinityTerms[i]
-			if t.Matches(pod.Pod, nsLabels) {
-				kw = kw.add(t.TopologyKey, -int64(t.Weight))
-			}
+		kw = kw.addMatching(pod.PreferredAffinityTerms, existing.Pod, nsLabels, termWeight)
+		kw = kw.addMatching(pod.PreferredAntiAffinityTerms, existing.Pod, nsLabels, negTermWeight)
+		kw = kw.addMatching(existing.RequiredAffinityTerms, pod.Pod, nsLabels, hardWeight)
+		kw = kw.addMatching(existing.PreferredAffinityTerms, pod.Pod, nsLabels, termWeight)
+		kw = kw.addMatching(existing.PreferredAntiAffinityTerms, pod.Pod, nsLabels, negTermWeight)
+	}
+	return kw
+}
+
+// Weights of a matching term: its own, its own negated (anti-affinity),
+// or HardPodAffinityWeight (another pod's required affinity).
+var (
+	termWeight    = func(t *framework.AffinityTerm) int64 { return int64(t.Weight) }
+	negTermWeight = func(t *framework.AffinityTerm) int64 { return -int64(t.Weight) }
+	hardWeight    = func(*framework.AffinityTerm) int64 { return HardPodAffinityWeight }
+)
+
+// addMatching adds weight(t) under t's topology key for each of terms that
+// matches target.
+func (kw keyWeights) addMatching(terms []framework.AffinityTerm, target *corev1.Pod, nsLabels func(string) labels.Set, weight func(*framework.AffinityTerm) int64) keyWeights {
+	for i := range terms {
+		if t := &terms[i]; t.Matches(target, nsLabels) {
+			kw = kw.add(t.TopologyKey, weight(t))
 		}
 	}
 	return kw
