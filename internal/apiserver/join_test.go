@@ -6,13 +6,10 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/gantry-dev/gantry/internal/apiserver"
 	"github.com/gantry-dev/gantry/internal/auth"
@@ -38,29 +35,9 @@ func TestJoin(t *testing.T) {
 	if !roots.AppendCertsFromPEM(c.Config.CAData) {
 		t.Fatal("no CA in the loopback config")
 	}
-	// do sends a request with a bearer token (or a client certificate) and
-	// returns the status code and body.
 	do := func(t *testing.T, method, path, bearer string, cert *tls.Certificate, body string) (int, []byte) {
 		t.Helper()
-		tc := &tls.Config{RootCAs: roots}
-		if cert != nil {
-			tc.Certificates = []tls.Certificate{*cert}
-		}
-		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
-		req, err := http.NewRequestWithContext(t.Context(), method, c.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return request(t, c, method, path, bearer, cert, body)
 	}
 
 	var nodeCert tls.Certificate

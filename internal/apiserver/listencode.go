@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"net/http"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -28,16 +29,15 @@ func (s *Server) writeCachedList(w http.ResponseWriter, req *request, mediaType 
 	for i, kv := range l.kvs {
 		data := s.items.get(kv.Key, kv.Revision, variant)
 		if data == nil {
+			var err error
 			obj := l.objs[i]
 			if obj == nil {
-				var err error
 				if obj, err = req.store.decode(kv); err != nil {
-					return err
+					return apierrors.NewInternalError(err)
 				}
 			}
-			var err error
 			if data, err = encodeItem(mediaType, obj); err != nil {
-				return err
+				return apierrors.NewInternalError(err)
 			}
 			s.items.put(kv.Key, kv.Revision, variant, data)
 		}

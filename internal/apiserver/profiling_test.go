@@ -43,7 +43,7 @@ func TestProfiling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, body := get(t, tt.c, tt.path, tt.bearer, tt.cert)
+			code, body := request(t, tt.c, http.MethodGet, tt.path, tt.bearer, tt.cert, "")
 			if code != tt.want || !strings.Contains(string(body), tt.wantSub) {
 				t.Errorf("GET %s: %d %.200s, want %d with %q", tt.path, code, body, tt.want, tt.wantSub)
 			}
@@ -51,9 +51,10 @@ func TestProfiling(t *testing.T) {
 	}
 }
 
-// get sends GET path to c with a bearer token or a client certificate and
-// returns the status code and body.
-func get(t *testing.T, c *testcluster.Cluster, path, bearer string, cert *tls.Certificate) (int, []byte) {
+// request sends method path (with body, if any) to c's API server with a
+// bearer token or a client certificate and returns the status code and
+// body.
+func request(t *testing.T, c *testcluster.Cluster, method, path, bearer string, cert *tls.Certificate, body string) (int, []byte) {
 	t.Helper()
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(c.Config.CAData) {
@@ -66,7 +67,7 @@ func get(t *testing.T, c *testcluster.Cluster, path, bearer string, cert *tls.Ce
 	tr := &http.Transport{TLSClientConfig: tc}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Timeout: 10 * time.Second, Transport: tr}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, c.URL+path, nil)
+	req, err := http.NewRequestWithContext(t.Context(), method, c.URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,25 +98,12 @@ func joinNode(t *testing.T, c *testcluster.Cluster, node string) tls.Certificate
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(c.Config.CAData)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, c.URL+apiserver.JoinPath, strings.NewReader(`{"nodeName":"`+node+`"}`))
-	if err != nil {
-		t.Fatal(err)
+	code, body := request(t, c, http.MethodPost, apiserver.JoinPath, tok.Secret, nil, `{"nodeName":"`+node+`"}`)
+	if code != http.StatusOK {
+		t.Fatalf("join: %d %s", code, body)
 	}
-	req.Header.Set("Authorization", "Bearer "+tok.Secret)
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: tr}).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var jr apiserver.JoinResponse
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("join: %s", resp.Status)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&jr); err != nil {
+	if err := json.Unmarshal(body, &jr); err != nil {
 		t.Fatal(err)
 	}
 	cert, err := tls.X509KeyPair([]byte(jr.Certificate), []byte(jr.Key))
