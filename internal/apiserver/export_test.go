@@ -7,3 +7,11 @@ func SetNameSuffix(f func() string) (restore func()) {
 	nameSuffix = f
 	return func() { nameSuffix = orig }
 }
+
+// CreateFieldsHits returns how many creates took their managed fields
+// from the memo (createFields).
+func (s *Server) CreateFieldsHits() uint64 {
+	s.createFields.mu.Lock()
+	defer s.createFields.mu.Unlock()
+	return s.createFields.hits
+}

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -76,12 +77,25 @@ func (s *Server) updateManagedFields(res *api.Resource, obj, live runtime.Object
 	if fm == nil {
 		return nil
 	}
+	var (
+		key      createFieldsKey
+		memoised bool
+	)
 	if live == nil {
+		if key, memoised = s.createFields.key(fm, obj, manager); memoised {
+			if entries, ok := s.createFields.get(key, time.Now().UTC()); ok {
+				objectMeta(obj).SetManagedFields(entries)
+				return nil
+			}
+		}
 		live = res.New()
 	}
 	out := fm.UpdateNoErrors(live, obj, manager)
 	if out != obj {
 		objectMeta(obj).SetManagedFields(objectMeta(out).GetManagedFields())
+	}
+	if memoised {
+		s.createFields.put(key, objectMeta(obj).GetManagedFields())
 	}
 	return nil
 }

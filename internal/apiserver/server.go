@@ -82,6 +82,8 @@ type Server struct {
 	discovery *discoveryDocs
 	services  *serviceAllocator
 	managers  map[fieldManagerKey]*managedfields.FieldManager
+	// createFields memoises the managed fields of creates.
+	createFields createFields
 	// listWriters recycles the write buffers of list responses
 	// (*bufio.Writer of listChunk bytes).
 	listWriters sync.Pool

@@ -1,8 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 )
 
@@ -27,7 +32,9 @@ import (
 // --node-monitor-grace-period 1h, so that hollow nodes, whose leases nobody
 // renews, stay Ready while thousands are created. Also reported: the
 // server process's resident set afterwards (API server, etcd, scheduler
-// and controllers are one process) and its peak.
+// and controllers are one process) and its peak, and the CPU time it used
+// per pod until the last one was bound (steadier than the wall time from
+// run to run, so better for comparing changes).
 //
 //	go test -run '^$' -bench DeploymentScheduling -benchtime 1x -timeout 30m ./test/bench/
 func BenchmarkDeploymentScheduling(b *testing.B) {
@@ -35,7 +42,7 @@ func BenchmarkDeploymentScheduling(b *testing.B) {
 	for _, nodes := range []int{500, 5000} {
 		for _, anti := range []bool{false, true} {
 			b.Run(fmt.Sprintf("nodes=%d/antiAffinity=%t", nodes, anti), func(b *testing.B) {
-				var took, made, rss, hwm float64
+				var took, made, cpu, rss, hwm float64
 				for range b.N {
 					p := launch(b, filepath.Join(b.TempDir(), "data"), "--disable-agent", "--node-monitor-grace-period", "1h")
 					if err := p.waitReady(60*time.Second, 20*time.Millisecond); err != nil {
@@ -50,11 +57,20 @@ func BenchmarkDeploymentScheduling(b *testing.B) {
 						p.stop()
 						b.Fatal(err)
 					}
-					d, c, err := deployAndWaitBound(b.Context(), cs, replicas, anti)
+					cpu0, err := cpuTime(p.cmd.Process.Pid)
 					if err != nil {
 						p.stop()
 						b.Fatal(err)
 					}
+					stopProfile := profileServer(b, p, fmt.Sprintf("sched-%d-%t", nodes, anti))
+					d, c, err := deployAndWaitBound(b.Context(), cs, replicas, anti)
+					cpu1, cpuErr := cpuTime(p.cmd.Process.Pid)
+					stopProfile()
+					if err = cmp.Or(err, cpuErr); err != nil {
+						p.stop()
+						b.Fatal(err)
+					}
+					cpu += (cpu1 - cpu0).Seconds()
 					took += d.Seconds()
 					made += c.Seconds()
 					r, err1 := vmStatus(p.cmd.Process.Pid, "VmRSS")
@@ -70,9 +86,49 @@ func BenchmarkDeploymentScheduling(b *testing.B) {
 				b.ReportMetric(took/n, "s-to-all-bound")
 				b.ReportMetric(made/n, "s-to-all-created")
 				b.ReportMetric(replicas*n/took, "pods/s")
+				b.ReportMetric(cpu/n/replicas*1000, "server-cpu-ms/pod")
 				b.ReportMetric(rss/n, "server-MiB")
 				b.ReportMetric(hwm/n, "server-peak-MiB")
 			})
+		}
+	}
+}
+
+// profileServer, when $GANTRY_BENCH_CPUPROFILE names a directory, records
+// the server's CPU profile (from its /debug/pprof/profile) for the next
+// $GANTRY_BENCH_CPUPROFILE_SECONDS (default 5) seconds into
+// DIR/NAME.pprof, for `go tool pprof`; stop waits for it. Otherwise it
+// does nothing.
+func profileServer(b *testing.B, p *process, name string) (stop func()) {
+	dir := os.Getenv("GANTRY_BENCH_CPUPROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	seconds := cmp.Or(os.Getenv("GANTRY_BENCH_CPUPROFILE_SECONDS"), "5")
+	hc, err := rest.HTTPClientFor(p.restConfig(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		resp, err := hc.Get(p.url + "/debug/pprof/profile?seconds=" + seconds)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", resp.Status, data)
+		}
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name+".pprof"), data, 0o644)
+		}
+		done <- err
+	}()
+	return func() {
+		if err := <-done; err != nil {
+			b.Errorf("cpu profile: %v", err)
 		}
 	}
 }

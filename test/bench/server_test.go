@@ -231,6 +231,35 @@ func vmStatus(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("bench: %s not in /proc/%d/status", field, pid)
 }
 
+// cpuTime returns the CPU time (user and system) that process pid has
+// used so far, from /proc/PID/stat (in clock ticks of 1/100 s, the value
+// of USER_HZ on every Linux architecture Go supports).
+func cpuTime(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) is in parentheses and may hold spaces;
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	i := bytes.LastIndexByte(data, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bench: malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(data[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("bench: malformed /proc/%d/stat", pid)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: /proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
 // lockedBuffer collects the server's log; the process writes to it from
 // two goroutines (stdout and stderr).
 type lockedBuffer struct {
