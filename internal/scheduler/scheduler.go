@@ -33,7 +33,11 @@ type Scheduler struct {
 	log     *slog.Logger
 	metrics *metrics
 
+	// podFactory and factory are one shared factory when New was given
+	// one, else two of the scheduler's own (ownFactories), which Run
+	// starts and shuts down.
 	podFactory, factory informers.SharedInformerFactory
+	ownFactories        bool
 	nsLister            corelisters.NamespaceLister
 	synced              []cache.InformerSynced
 
@@ -51,8 +55,11 @@ type Scheduler struct {
 }
 
 // New builds a scheduler that watches pods and nodes through client and
-// binds pods with pods/binding. It does no I/O.
-func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Scheduler, error) {
+// binds pods with pods/binding. It does no I/O. Its informers come from
+// factory, shared with other components (the caller starts and shuts it
+// down), or when factory is nil from factories of its own, whose pod
+// informer leaves finished pods out, as kube-scheduler's does.
+func New(cfg Config, client kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Scheduler, error) {
 	cfg = cfg.withDefaults()
 	s := &Scheduler{
 		cfg:     cfg,
@@ -65,11 +72,18 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Scheduler,
 	}
 	s.metrics = newMetrics(s.queue)
 	s.events = newEventSink(client, cfg.SchedulerName, s.metrics)
-	// Finished pods hold no resources: leave them out of the pod cache.
-	s.podFactory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.FieldSelector = "status.phase!=" + string(corev1.PodSucceeded) + ",status.phase!=" + string(corev1.PodFailed)
-	}))
-	s.factory = informers.NewSharedInformerFactory(client, 0)
+	if factory != nil {
+		s.podFactory, s.factory = factory, factory
+	} else {
+		// Finished pods hold no resources: leave them out of the pod
+		// cache. (A shared pod informer has them; the event handlers
+		// ignore them.)
+		s.ownFactories = true
+		s.podFactory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = "status.phase!=" + string(corev1.PodSucceeded) + ",status.phase!=" + string(corev1.PodFailed)
+		}))
+		s.factory = informers.NewSharedInformerFactory(client, 0)
+	}
 	pods := s.podFactory.Core().V1().Pods().Informer()
 	nodes := s.factory.Core().V1().Nodes().Informer()
 	ns := s.factory.Core().V1().Namespaces()
@@ -104,8 +118,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	s.podFactory.Start(ctx.Done())
 	s.factory.Start(ctx.Done())
-	defer s.factory.Shutdown()
-	defer s.podFactory.Shutdown()
+	if s.ownFactories {
+		defer s.factory.Shutdown()
+		defer s.podFactory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.synced...) {
 		return nil // ctx ended
 	}

@@ -6,17 +6,26 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	metricsv1beta1 "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 
 	"github.com/gantry-dev/gantry/internal/api"
@@ -54,15 +63,6 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		return c
 	}
 
-	mdClient, err := metadata.NewForConfig(clientConfig(gc.Name))
-	if err != nil {
-		return nil, fmt.Errorf("garbage collector client: %w", err)
-	}
-	collector, err := gc.New(gc.DefaultConfig(), mdClient, reg, log)
-	if err != nil {
-		return nil, err
-	}
-
 	nsConfig := clientConfig(namespace.Name)
 	kube, err := kubernetes.NewForConfig(nsConfig)
 	if err != nil {
@@ -77,17 +77,30 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		return nil, err
 	}
 
-	// One informer factory for the controllers that use typed caches, so
-	// that each pod (and every other object) is watched and decoded once,
-	// not once per controller. The controllers start it; it is shut down
-	// once they stop.
+	// One informer factory for the controllers that use typed caches, the
+	// scheduler and the garbage collector, so that each pod (and every
+	// other object) is watched and decoded once, not once per component.
+	// They start it; it is shut down once they stop. Its default resync
+	// period only makes the resync periods that handlers ask for work
+	// (client-go ignores them on an informer made without one); the
+	// handlers that ask for none get it too, as in
+	// kube-controller-manager (12 to 24 h).
 	informerConfig := clientConfig("informers")
 	informerConfig.QPS, informerConfig.Burst = -1, 0
 	informerClient, err := kubernetes.NewForConfig(informerConfig)
 	if err != nil {
 		return nil, fmt.Errorf("informer client: %w", err)
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, 0, informers.WithTransform(dropManagedFields))
+	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, sharedResyncPeriod, informers.WithTransform(dropManagedFields))
+
+	mdClient, err := metadata.NewForConfig(clientConfig(gc.Name))
+	if err != nil {
+		return nil, fmt.Errorf("garbage collector client: %w", err)
+	}
+	collector, err := gc.New(gc.DefaultConfig(), mdClient, reg, sharedForGC(factory), log)
+	if err != nil {
+		return nil, err
+	}
 
 	nodeControllers, err := newNodeControllers(sc, clientConfig, factory, log)
 	if err != nil {
@@ -121,7 +134,7 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		factory.Shutdown()
 		return nil
 	}
-	schedulerRun, err := newScheduler(clientConfig, metrics, log)
+	schedulerRun, err := newScheduler(clientConfig, factory, metrics, log)
 	if err != nil {
 		return nil, err
 	}
@@ -135,6 +148,43 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		})
 	}
 	return wg.Wait, nil
+}
+
+// sharedResyncPeriod is the shared informer factory's default resync.
+const sharedResyncPeriod = 12 * time.Hour
+
+// gcShared are the resources whose typed informers the controllers or the
+// scheduler take from the shared factory: the garbage collector uses these
+// instead of watching their metadata again. (A resource listed here that
+// no controller used would cost a typed cache instead of a metadata one,
+// nothing worse.)
+var gcShared = []schema.GroupVersionResource{
+	corev1.SchemeGroupVersion.WithResource("pods"),
+	corev1.SchemeGroupVersion.WithResource("nodes"),
+	corev1.SchemeGroupVersion.WithResource("services"),
+	appsv1.SchemeGroupVersion.WithResource("replicasets"),
+	appsv1.SchemeGroupVersion.WithResource("deployments"),
+	appsv1.SchemeGroupVersion.WithResource("daemonsets"),
+	appsv1.SchemeGroupVersion.WithResource("statefulsets"),
+	appsv1.SchemeGroupVersion.WithResource("controllerrevisions"),
+	batchv1.SchemeGroupVersion.WithResource("jobs"),
+	batchv1.SchemeGroupVersion.WithResource("cronjobs"),
+	discoveryv1.SchemeGroupVersion.WithResource("endpointslices"),
+	policyv1.SchemeGroupVersion.WithResource("poddisruptionbudgets"),
+}
+
+// sharedForGC gives the garbage collector factory's informers of gcShared.
+func sharedForGC(factory informers.SharedInformerFactory) gc.SharedInformers {
+	return func(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+		if !slices.Contains(gcShared, gvr) {
+			return nil
+		}
+		inf, err := factory.ForResource(gvr)
+		if err != nil {
+			return nil
+		}
+		return inf.Informer()
+	}
 }
 
 // register registers c, replacing a collector registered under the same

@@ -59,6 +59,7 @@ type GC struct {
 	reg       *api.Registry
 	log       *slog.Logger
 	factory   metadatainformer.SharedInformerFactory
+	shared    []cache.SharedIndexInformer               // from SharedInformers
 	resources map[schema.GroupVersionResource]*resource // by storage (= own) GVR
 	byPrefix  map[string]*resource                      // by key prefix
 	ctrl      *controller.Controller
@@ -79,9 +80,17 @@ type resource struct {
 
 var _ controller.Reconciler = (*GC)(nil)
 
+// SharedInformers returns the typed informer that other controllers share
+// for a resource, or nil when there is none; the collector then watches the
+// resource's metadata itself. The owner of shared informers starts and
+// stops them.
+type SharedInformers func(schema.GroupVersionResource) cache.SharedIndexInformer
+
 // New builds a garbage collector over every resource of reg that has its own
-// storage. It does no I/O.
-func New(cfg Config, client metadata.Interface, reg *api.Registry, log *slog.Logger) (*GC, error) {
+// storage, using the informers of shared where it has them (nil: none), as
+// kube-controller-manager's collector uses the typed informers of the other
+// controllers. It does no I/O.
+func New(cfg Config, client metadata.Interface, reg *api.Registry, shared SharedInformers, log *slog.Logger) (*GC, error) {
 	def := DefaultConfig()
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
@@ -110,11 +119,18 @@ func New(cfg Config, client metadata.Interface, reg *api.Registry, log *slog.Log
 			continue
 		}
 		res := &resource{api: r, gvr: r.GVR, prefix: gvrPrefix(r.GVR)}
-		res.informer = g.factory.ForResource(r.GVR).Informer()
+		if shared != nil {
+			res.informer = shared(r.GVR)
+		}
+		if res.informer != nil {
+			g.shared = append(g.shared, res.informer)
+		} else {
+			res.informer = g.factory.ForResource(r.GVR).Informer()
+		}
 		if err := res.informer.AddIndexers(cache.Indexers{uidIndex: indexByUID, ownerIndex: indexByOwnerUID}); err != nil {
 			return nil, fmt.Errorf("gc: indexers for %s: %w", r.GVR, err)
 		}
-		reg, err := res.informer.AddEventHandler(g.handler(res))
+		reg, err := res.informer.AddEventHandlerWithResyncPeriod(g.handler(res), cfg.ResyncPeriod)
 		if err != nil {
 			return nil, fmt.Errorf("gc: event handler for %s: %w", r.GVR, err)
 		}
@@ -143,21 +159,24 @@ func (g *GC) Run(ctx context.Context) error {
 	defer g.factory.Shutdown()
 
 	syncCtx, cancel := context.WithTimeout(ctx, g.cfg.CacheSyncTimeout)
-	synced := g.factory.WaitForCacheSync(syncCtx.Done())
+	g.factory.WaitForCacheSync(syncCtx.Done())
+	for _, inf := range g.shared {
+		cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced)
+	}
 	cancel()
 	if ctx.Err() != nil {
 		return nil
 	}
 	var missing []string
-	for gvr, ok := range synced {
-		if !ok {
+	for gvr, r := range g.resources {
+		if !r.informer.HasSynced() {
 			missing = append(missing, gvr.String())
 		}
 	}
 	if len(missing) > 0 {
 		g.log.Warn("starting before all caches synced", "unsynced", strings.Join(missing, "; "))
 	} else {
-		g.log.Debug("caches synced", "resources", len(synced))
+		g.log.Debug("caches synced", "resources", len(g.resources))
 	}
 	return g.ctrl.Run(ctx)
 }

@@ -8,13 +8,18 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/controller/gc"
@@ -197,7 +202,7 @@ func TestGC(t *testing.T) {
 			client := metadatafake.NewSimpleMetadataClient(scheme, tt.objects...)
 			cfg := gc.DefaultConfig()
 			cfg.WaitingRecheck = 50 * time.Millisecond
-			g, err := gc.New(cfg, client, api.NewRegistry(), testLogger(t))
+			g, err := gc.New(cfg, client, api.NewRegistry(), nil, testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,4 +279,78 @@ func ownerUIDs(m *metav1.PartialObjectMetadata) []types.UID {
 		out = append(out, r.UID)
 	}
 	return out
+}
+
+// TestGCSharedTypedInformers runs the collector on typed informers shared
+// with other controllers (as the server wires it for pods, ReplicaSets, …):
+// its graph reads typed objects, not metadata. A secret whose owner is gone
+// is deleted; one whose owner exists stays; the shared cache is not
+// modified.
+func TestGCSharedTypedInformers(t *testing.T) {
+	block := true
+	typedSecret := func(name, uid, ownerName, ownerUID string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{
+			Namespace: "a", Name: name, UID: types.UID(uid),
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "ConfigMap", Name: ownerName, UID: types.UID(ownerUID), BlockOwnerDeletion: &block}},
+		}}
+	}
+	orphan := typedSecret("orphan", "s1", "gone", "o-gone")
+	kept := typedSecret("kept", "s2", "owner", "o1")
+	typed := kubefake.NewClientset(orphan.DeepCopy(), kept.DeepCopy())
+	factory := informers.NewSharedInformerFactory(typed, 0)
+	secretInformer := factory.Core().V1().Secrets().Informer()
+
+	scheme := metadatafake.NewTestScheme()
+	metav1.AddMetaToScheme(scheme)
+	client := metadatafake.NewSimpleMetadataClient(scheme,
+		object("Secret", "a", "orphan", "s1", ownedBy("ConfigMap", "gone", "o-gone", true)),
+		object("Secret", "a", "kept", "s2", ownedBy("ConfigMap", "owner", "o1", true)),
+		object("ConfigMap", "a", "owner", "o1"),
+	)
+	shared := func(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+		if gvr == secrets {
+			return secretInformer
+		}
+		return nil
+	}
+	g, err := gc.New(gc.DefaultConfig(), client, api.NewRegistry(), shared, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	factory.Start(ctx.Done())
+	defer func() {
+		cancel()
+		<-done
+		factory.Shutdown()
+	}()
+
+	want := []ref{
+		{gvr: secrets, ns: "a", name: "orphan", wantGone: true},
+		{gvr: secrets, ns: "a", name: "kept", wantOwner: []types.UID{"o1"}},
+	}
+	var last string
+	err = wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = check(ctx, client, want)
+		return last == "", nil
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", last, err)
+	}
+	settle(t, g)
+	if msg := check(t.Context(), client, want); msg != "" {
+		t.Fatalf("after settling: %s", msg)
+	}
+	// The collector read the shared cache's objects and left them alone.
+	for _, s := range []*corev1.Secret{orphan, kept} {
+		obj, ok, err := secretInformer.GetIndexer().GetByKey("a/" + s.Name)
+		if err != nil || !ok {
+			t.Fatalf("%s not in the shared cache: %v", s.Name, err)
+		}
+		if got := obj.(*corev1.Secret); !equality.Semantic.DeepEqual(got.ObjectMeta, s.ObjectMeta) {
+			t.Fatalf("shared cache's %s changed: %+v, want %+v", s.Name, got.ObjectMeta, s.ObjectMeta)
+		}
+	}
 }

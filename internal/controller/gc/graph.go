@@ -10,27 +10,32 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// Index names on every cache.
+// Index names on every cache; prefixed, as the caches may be shared with
+// other controllers that add indexes of their own.
 const (
-	uidIndex   = "uid"
-	ownerIndex = "ownerUID"
+	uidIndex   = "gc-uid"
+	ownerIndex = "gc-ownerUID"
 )
 
 func indexByUID(obj any) ([]string, error) {
-	m, ok := obj.(*metav1.PartialObjectMetadata)
+	m, ok := obj.(metav1.Object)
 	if !ok {
 		return nil, nil
 	}
-	return []string{string(m.UID)}, nil
+	return []string{string(m.GetUID())}, nil
 }
 
 func indexByOwnerUID(obj any) ([]string, error) {
-	m, ok := obj.(*metav1.PartialObjectMetadata)
-	if !ok || len(m.OwnerReferences) == 0 {
+	m, ok := obj.(metav1.Object)
+	if !ok {
 		return nil, nil
 	}
-	out := make([]string, 0, len(m.OwnerReferences))
-	for _, ref := range m.OwnerReferences {
+	refs := m.GetOwnerReferences()
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(refs))
+	for _, ref := range refs {
 		out = append(out, string(ref.UID))
 	}
 	return out, nil
@@ -66,8 +71,7 @@ func (r *resource) cached(namespace, name string) *metav1.PartialObjectMetadata 
 	if err != nil || !ok {
 		return nil
 	}
-	m, _ := obj.(*metav1.PartialObjectMetadata)
-	return m
+	return asMeta(obj)
 }
 
 // resolve finds the cached resource an owner reference points to: the
@@ -117,8 +121,7 @@ func (r *resource) cachedOwner(ref metav1.OwnerReference, ns string) *metav1.Par
 		return nil
 	}
 	for _, obj := range objs {
-		m, ok := obj.(*metav1.PartialObjectMetadata)
-		if ok && m.Name == ref.Name && m.Namespace == ns {
+		if m := asMeta(obj); m != nil && m.Name == ref.Name && m.Namespace == ns {
 			return m
 		}
 	}
@@ -142,8 +145,8 @@ func (g *GC) dependents(r *resource, owner *metav1.PartialObjectMetadata) []depe
 			continue
 		}
 		for _, obj := range objs {
-			m, ok := obj.(*metav1.PartialObjectMetadata)
-			if !ok || (r.api.Namespaced && m.Namespace != owner.Namespace) {
+			m := asMeta(obj)
+			if m == nil || (r.api.Namespaced && m.Namespace != owner.Namespace) {
 				continue
 			}
 			out = append(out, dependent{res: dr, obj: m})
@@ -241,10 +244,21 @@ func (g *GC) enqueueDeletingOwners(m *metav1.PartialObjectMetadata) {
 	}
 }
 
+// asMeta returns the metadata of a cached object: the object itself from a
+// metadata informer, or a shallow copy of a typed object's metadata from a
+// shared typed informer (which the collector must not modify). It returns
+// nil for anything else.
 func asMeta(obj any) *metav1.PartialObjectMetadata {
 	if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = t.Obj
 	}
-	m, _ := obj.(*metav1.PartialObjectMetadata)
-	return m
+	switch o := obj.(type) {
+	case *metav1.PartialObjectMetadata:
+		return o
+	case metav1.ObjectMetaAccessor:
+		if m, ok := o.GetObjectMeta().(*metav1.ObjectMeta); ok {
+			return &metav1.PartialObjectMetadata{ObjectMeta: *m}
+		}
+	}
+	return nil
 }
