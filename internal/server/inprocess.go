@@ -21,23 +21,28 @@ const inProcessHost = "http://gantry.in-process"
 // inProcess connects the server's own clients (scheduler, controllers,
 // ingress, leader election) to its API server without TLS or TCP: each
 // connection is a pair of connected Unix sockets made in the process,
-// served by a second http.Server speaking HTTP/2 without TLS. Nothing
-// outside the process can reach it, so it needs no encryption; requests
-// still carry the loopback bearer token and are authenticated and
-// authorised like any other. On this project's 2-core machines TLS on
-// loopback cost about an eighth of the server's CPU while it scheduled a
-// 3,000-pod Deployment.
+// served by a second http.Server speaking HTTP/1.1. Nothing outside the
+// process can reach it, so it needs no encryption; requests still carry
+// the loopback bearer token and are authenticated and authorised like any
+// other. On this project's 2-core machines TLS on loopback cost about an
+// eighth of the server's CPU while it scheduled a 3,000-pod Deployment,
+// and HTTP/2's framing (every request and watch event passing through
+// each connection's serving goroutine) another sixth; HTTP/1.1 over a
+// socket pair is a buffered write and a read (design 0011).
 type inProcess struct {
 	conns  chan net.Conn
 	done   chan struct{}
 	once   sync.Once
 	server *http.Server
+
+	mu         sync.Mutex
+	transports []*http.Transport // of config's clients
 }
 
 func newInProcess(handler http.Handler) *inProcess {
 	p := &inProcess{conns: make(chan net.Conn), done: make(chan struct{})}
 	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP1(true)
 	p.server = &http.Server{Handler: handler, Protocols: &protocols, ReadHeaderTimeout: 30 * time.Second}
 	return p
 }
@@ -54,26 +59,46 @@ func (p *inProcess) serve() error {
 // shutdown stops accepting and closes idle connections, waiting at most
 // until ctx ends; watches still open are closed then.
 func (p *inProcess) shutdown(ctx context.Context) {
+	// Clients close their idle connections first: a connection a client
+	// dialed but then did not need (another became free first) has never
+	// carried a request, and the server would wait seconds before it
+	// counts as idle.
+	p.mu.Lock()
+	for _, t := range p.transports {
+		t.CloseIdleConnections()
+	}
+	p.mu.Unlock()
 	if err := p.server.Shutdown(ctx); err != nil {
 		_ = p.server.Close()
 	}
 }
 
+// inProcessIdleConns is how many idle in-process connections clients keep
+// for reuse. With HTTP/1.1 every request in flight needs a connection of
+// its own, and the ReplicaSet controller creates up to 256 pods at once
+// (slow start up to its burst of 500); an idle connection costs two
+// sockets and some 16 KiB of buffers until IdleConnTimeout closes it.
+const inProcessIdleConns = 256
+
 // config returns a client configuration that reaches the API server in
 // process with token.
 func (p *inProcess) config(token string) *rest.Config {
 	var protocols http.Protocols
-	protocols.SetUnencryptedHTTP2(true)
+	protocols.SetHTTP1(true)
+	t := &http.Transport{
+		DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return p.dial(ctx) },
+		Protocols:           &protocols,
+		MaxIdleConnsPerHost: inProcessIdleConns,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	p.mu.Lock()
+	p.transports = append(p.transports, t)
+	p.mu.Unlock()
 	return &rest.Config{
 		Host:        inProcessHost,
 		BearerToken: token,
 		QPS:         -1, // no client-side throttling inside the process
-		Transport: &http.Transport{
-			DialContext:         func(ctx context.Context, _, _ string) (net.Conn, error) { return p.dial(ctx) },
-			Protocols:           &protocols,
-			MaxIdleConnsPerHost: 8,
-			IdleConnTimeout:     90 * time.Second,
-		},
+		Transport:   t,
 	}
 }
 

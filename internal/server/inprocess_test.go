@@ -16,7 +16,7 @@ import (
 )
 
 // TestInProcess checks the in-process connections: requests arrive over
-// HTTP/2 without TLS carrying the client's bearer token, many at once, a
+// HTTP/1.1 without TLS carrying the client's bearer token, many at once, a
 // streamed answer arrives in pieces as it is flushed, and after shutdown
 // no new connection can be made.
 func TestInProcess(t *testing.T) {
@@ -47,7 +47,7 @@ func TestInProcess(t *testing.T) {
 		return hc.Do(req)
 	}
 
-	t.Run("HTTP/2 without TLS, authenticated, concurrent", func(t *testing.T) {
+	t.Run("HTTP/1.1 without TLS, authenticated, concurrent", func(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 50)
 		for range 50 {
@@ -61,7 +61,7 @@ func TestInProcess(t *testing.T) {
 				}
 				defer resp.Body.Close()
 				body, _ := io.ReadAll(resp.Body)
-				if got, want := string(body), "HTTP/2.0 false Bearer secret-token"; got != want {
+				if got, want := string(body), "HTTP/1.1 false Bearer secret-token"; got != want {
 					errs <- fmt.Errorf("server saw %q, want %q", got, want)
 				}
 			}()
