@@ -29,7 +29,7 @@ import (
 // StreamingPaths are the agent's streaming endpoints, as the kubelet's:
 //
 //	GET  /containerLogs/{namespace}/{pod}/{container}?follow=&previous=&tailLines=&sinceSeconds=&sinceTime=&timestamps=&limitBytes=
-//	POST /exec/{namespace}/{pod}/{container}?command=…&input=1&output=1&error=1&tty=1   (SPDY or WebSocket upgrade)
+//	POST /exec/{namespace}/{pod}/{container}?command=…&input=1&output=1&error=1&tty=1   (SPDY or WebSocket upgrade, GET too)
 //	POST /attach/{namespace}/{pod}/{container}?input=1&output=1&error=1&tty=1
 //	POST /portForward/{namespace}/{pod}
 //
@@ -235,9 +235,9 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// streamProtocols are the remote-command protocols offered to clients,
-// newest first.
-// (WebSocket clients negotiate v4 and base64 channels in the library.)
+// streamProtocols are the SPDY remote-command protocols offered to
+// clients, newest first. WebSocket clients get v5 from serveWebSocketV5,
+// older WebSocket protocols (v4, base64 channels) from the library.
 var streamProtocols = remotecommand.SupportedStreamingProtocols
 
 const streamIdleTimeout = 4 * time.Hour
@@ -253,6 +253,13 @@ func (a *Agent) serveExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := r.URL.Query()["command"]
+	if wantsWebSocketV5(r) {
+		s := streamer{a, pod}
+		serveWebSocketV5(w, r, opts, func(ctx context.Context, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+			return s.ExecInContainer(ctx, pod.Name, string(pod.UID), name, cmd, in, out, errw, tty, resize, 0)
+		})
+		return
+	}
 	remotecommand.ServeExec(w, r, streamer{a, pod}, pod.Name, string(pod.UID), name, cmd, opts,
 		streamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, streamProtocols)
 }
@@ -265,6 +272,13 @@ func (a *Agent) serveAttach(w http.ResponseWriter, r *http.Request) {
 	opts, err := remotecommand.NewOptions(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if wantsWebSocketV5(r) {
+		s := streamer{a, pod}
+		serveWebSocketV5(w, r, opts, func(ctx context.Context, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+			return s.AttachContainer(ctx, pod.Name, string(pod.UID), name, in, out, errw, tty, resize)
+		})
 		return
 	}
 	remotecommand.ServeAttach(w, r, streamer{a, pod}, pod.Name, string(pod.UID), name, opts,

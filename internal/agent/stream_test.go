@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
+	utilexec "k8s.io/utils/exec"
 
 	"github.com/gantry-dev/gantry/internal/container/fake"
 )
@@ -25,6 +27,14 @@ func TestStreaming(t *testing.T) {
 	e := newEnv(t)
 	serve := server(8080)
 	e.agent.Runtime.AddImage("web:1", fake.Image{Program: func(ctx context.Context, p *fake.Process) int {
+		if len(p.Args) > 1 && p.Args[1] == "cat" {
+			// Copies stdin until it ends: shows that the client's end of
+			// stdin reaches the container.
+			if _, err := io.Copy(p.Stdout(), p.Stdin()); err != nil {
+				return 1
+			}
+			return 0
+		}
 		if len(p.Args) > 1 && p.Args[1] == "echo" {
 			fmt.Fprintln(p.Stdout(), strings.Join(p.Args[2:], " "))
 			fmt.Fprintln(p.Stderr(), "to stderr")
@@ -65,6 +75,56 @@ func TestStreaming(t *testing.T) {
 		}
 		if out.String() != "hi there\n" || errb.String() != "to stderr\n" {
 			t.Errorf("stdout %q stderr %q", out.String(), errb.String())
+		}
+	})
+
+	// kubectl 1.30 and later try WebSocket with the v5 protocol first and
+	// fall back to SPDY only when the upgrade fails. These use the
+	// WebSocket executor alone: no fallback.
+	t.Run("exec over WebSocket v5", func(t *testing.T) {
+		execWS := func(opts corev1.PodExecOptions) remotecommand.Executor {
+			t.Helper()
+			req := e.cs.CoreV1().RESTClient().Get().Resource("pods").Namespace(e.ns).Name("stream").SubResource("exec").
+				VersionedParams(&opts, parameterCodec())
+			exec, err := remotecommand.NewWebSocketExecutor(e.c.Config, "GET", req.URL().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return exec
+		}
+		var out, errb bytes.Buffer
+		err := execWS(corev1.PodExecOptions{Container: "app", Command: []string{"/web", "echo", "hi", "there"}, Stdout: true, Stderr: true}).
+			StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &errb})
+		var exit utilexec.ExitError
+		if !errors.As(err, &exit) || exit.ExitStatus() != 3 {
+			t.Errorf("exec error %v, want exit code 3", err)
+		}
+		if out.String() != "hi there\n" || errb.String() != "to stderr\n" {
+			t.Errorf("stdout %q stderr %q", out.String(), errb.String())
+		}
+
+		// stdin's end reaches the command (the v5 close signal), which
+		// then exits 0.
+		out.Reset()
+		done := make(chan error, 1)
+		go func() {
+			done <- execWS(corev1.PodExecOptions{Container: "app", Command: []string{"/web", "cat"}, Stdin: true, Stdout: true}).
+				StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: strings.NewReader("line one\nline two\n"), Stdout: &out})
+		}()
+		select {
+		case err := <-done:
+			if err != nil || out.String() != "line one\nline two\n" {
+				t.Errorf("cat over WebSocket: %v, stdout %q", err, out.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("cat over WebSocket did not end: stdin's end did not reach it")
+		}
+
+		// A container that does not exist is refused before any stream.
+		err = execWS(corev1.PodExecOptions{Container: "nope", Command: []string{"true"}, Stdout: true}).
+			StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: io.Discard})
+		if err == nil || !strings.Contains(err.Error(), "container nope is not valid for pod stream") {
+			t.Errorf("exec in a missing container over WebSocket: %v", err)
 		}
 	})
 
