@@ -31,7 +31,7 @@ import (
 //	GET  /containerLogs/{namespace}/{pod}/{container}?follow=&previous=&tailLines=&sinceSeconds=&sinceTime=&timestamps=&limitBytes=
 //	POST /exec/{namespace}/{pod}/{container}?command=…&input=1&output=1&error=1&tty=1   (SPDY or WebSocket upgrade, GET too)
 //	POST /attach/{namespace}/{pod}/{container}?input=1&output=1&error=1&tty=1
-//	POST /portForward/{namespace}/{pod}
+//	POST /portForward/{namespace}/{pod}                                                   (SPDY, or SPDY tunnelled in a WebSocket)
 //
 // Only the API server calls them, with a client certificate of the cluster
 // CA; it proxies kubectl's logs, exec, attach and port-forward.
@@ -290,13 +290,21 @@ func (a *Agent) servePortForward(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	serve := func(w http.ResponseWriter, r *http.Request, opts *portforward.V4Options) {
+		portforward.ServePortForward(w, r, streamer{a, pod}, pod.Name, string(pod.UID), opts,
+			streamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, portforward.SupportedProtocols)
+	}
+	if wantsPortForwardTunnel(r) {
+		// SPDY names the ports in its streams, not in the query.
+		servePortForwardTunnel(w, r, func(w http.ResponseWriter, r *http.Request) { serve(w, r, nil) })
+		return
+	}
 	opts, err := portforward.NewV4Options(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	portforward.ServePortForward(w, r, streamer{a, pod}, pod.Name, string(pod.UID), opts,
-		streamIdleTimeout, remotecommand.DefaultStreamCreationTimeout, portforward.SupportedProtocols)
+	serve(w, r, opts)
 }
 
 // streamer connects the streaming protocols to the runtime for one pod.

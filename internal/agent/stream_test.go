@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
 	"k8s.io/client-go/transport/spdy"
@@ -134,35 +135,52 @@ func TestStreaming(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dialer := spdy.NewDialer(upgrader, &http.Client{Transport: rt}, "POST", req.URL())
-		stop, ready := make(chan struct{}), make(chan struct{})
-		defer close(stop)
-		fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:8080"}, stop, ready, io.Discard, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		errc := make(chan error, 1)
-		go func() { errc <- fw.ForwardPorts() }()
-		select {
-		case <-ready:
-		case err := <-errc:
-			t.Fatalf("port-forward: %v", err)
-		case <-time.After(20 * time.Second):
-			t.Fatal("port-forward not ready")
-		}
-		ports, err := fw.GetPorts()
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0].Local))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET / HTTP/1.0\r\n\r\n")
-		b, _ := io.ReadAll(conn)
-		if !strings.Contains(string(b), "200 OK") || !strings.HasSuffix(string(b), "ok") {
-			t.Errorf("through the forwarded port: %q", b)
-		}
+		forwardGet(t, spdy.NewDialer(upgrader, &http.Client{Transport: rt}, "POST", req.URL()))
 	})
+
+	// kubectl 1.31 and later tunnel SPDY in a WebSocket first and fall back
+	// to plain SPDY only when the upgrade fails; this dialer does not.
+	t.Run("port-forward tunnelled in a WebSocket", func(t *testing.T) {
+		req := e.cs.CoreV1().RESTClient().Get().Resource("pods").Namespace(e.ns).Name("stream").SubResource("portforward")
+		dialer, err := portforward.NewSPDYOverWebsocketDialer(req.URL(), e.c.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forwardGet(t, dialer)
+	})
+}
+
+// forwardGet forwards a local port to the pod's port 8080 through dialer
+// and checks that an HTTP request through it reaches the pod's server.
+func forwardGet(t *testing.T, dialer httpstream.Dialer) {
+	t.Helper()
+	stop, ready := make(chan struct{}), make(chan struct{})
+	defer close(stop)
+	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:8080"}, stop, ready, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- fw.ForwardPorts() }()
+	select {
+	case <-ready:
+	case err := <-errc:
+		t.Fatalf("port-forward: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("port-forward not ready")
+	}
+	ports, err := fw.GetPorts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports[0].Local))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.0\r\n\r\n")
+	b, _ := io.ReadAll(conn)
+	if !strings.Contains(string(b), "200 OK") || !strings.HasSuffix(string(b), "ok") {
+		t.Errorf("through the forwarded port: %q", b)
+	}
 }

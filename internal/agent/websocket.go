@@ -1,16 +1,23 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 
+	gwebsocket "github.com/gorilla/websocket"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	portforwardconst "k8s.io/apimachinery/pkg/util/portforward"
+	clientportforward "k8s.io/client-go/tools/portforward"
 	"k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	"k8s.io/streaming/pkg/httpstream"
+	"k8s.io/streaming/pkg/httpstream/spdy"
 	"k8s.io/streaming/pkg/httpstream/wsstream"
 	utilexec "k8s.io/utils/exec"
 )
@@ -31,17 +38,7 @@ const (
 // kube-apiserver translates v5 to SPDY for the kubelet; Gantry's agent
 // speaks it itself.)
 func wantsWebSocketV5(r *http.Request) bool {
-	if !wsstream.IsWebSocketRequest(r) {
-		return false
-	}
-	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
-		for p := range strings.SplitSeq(h, ",") {
-			if strings.TrimSpace(p) == remotecommand.StreamProtocolV5Name {
-				return true
-			}
-		}
-	}
-	return false
+	return wsstream.IsWebSocketRequest(r) && offersProtocol(r, remotecommand.StreamProtocolV5Name)
 }
 
 // wsRemoteCommand runs one exec or attach whose streams the caller gets.
@@ -157,4 +154,66 @@ func commandStatus(err error) metav1.Status {
 		st.Message = fmt.Sprintf("Internal error occurred: error executing command in container: %v", err)
 	}
 	return st
+}
+
+// wantsPortForwardTunnel reports whether r is a WebSocket upgrade that
+// tunnels SPDY port forwarding (subprotocol "SPDY/3.1+portforward.k8s.io"),
+// which kubectl 1.31 and later try before plain SPDY.
+func wantsPortForwardTunnel(r *http.Request) bool {
+	return wsstream.IsWebSocketRequest(r) && offersProtocol(r, portforwardconst.WebsocketsSPDYTunnelingPortForwardV1)
+}
+
+// servePortForwardTunnel accepts the WebSocket and serves port forwarding
+// over SPDY inside it, as kube-apiserver's tunnelling handler does in front
+// of the kubelet: the streaming library's SPDY server takes the tunnel as
+// the connection it hijacks.
+func servePortForwardTunnel(w http.ResponseWriter, r *http.Request, serve func(w http.ResponseWriter, r *http.Request)) {
+	up := gwebsocket.Upgrader{
+		Subprotocols: []string{portforwardconst.WebsocketsSPDYTunnelingPortForwardV1},
+		// Only the API server reaches this endpoint (client certificate);
+		// browsers' origins do not apply.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered the client
+	}
+	tunnel := clientportforward.NewTunnelingConnection("agent", ws)
+	defer tunnel.Close()
+	inner := r.Clone(r.Context())
+	inner.Header = http.Header{}
+	inner.Header.Set(httpstream.HeaderConnection, httpstream.HeaderUpgrade)
+	inner.Header.Set(httpstream.HeaderUpgrade, spdy.HeaderSpdy31)
+	inner.Header.Set(httpstream.HeaderProtocolVersion, portforwardconst.PortForwardV1Name)
+	serve(&tunnelResponse{conn: tunnel, header: http.Header{}}, inner)
+}
+
+// tunnelResponse is the response writer of a request carried in a tunnel:
+// the status and headers of the SPDY upgrade are not sent (the client
+// starts SPDY as soon as the WebSocket is open), and hijacking returns the
+// tunnel.
+type tunnelResponse struct {
+	conn   net.Conn
+	header http.Header
+}
+
+func (t *tunnelResponse) Header() http.Header         { return t.header }
+func (t *tunnelResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (t *tunnelResponse) WriteHeader(int)             {}
+
+func (t *tunnelResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return t.conn, bufio.NewReadWriter(bufio.NewReader(t.conn), bufio.NewWriter(t.conn)), nil
+}
+
+// offersProtocol reports whether r's client offers the WebSocket
+// subprotocol protocol.
+func offersProtocol(r *http.Request, protocol string) bool {
+	for _, h := range r.Header.Values("Sec-WebSocket-Protocol") {
+		for p := range strings.SplitSeq(h, ",") {
+			if strings.TrimSpace(p) == protocol {
+				return true
+			}
+		}
+	}
+	return false
 }

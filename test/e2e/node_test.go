@@ -132,7 +132,9 @@ func portForwardGet(t *testing.T, kc, ns, obj string, port int) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, gantryBin, "kubectl", "port-forward", "-n", ns, obj, fmt.Sprintf(":%d", port), "--address", "127.0.0.1")
+	// -v=4: kubectl logs when its first try, SPDY tunnelled in a
+	// WebSocket, fails and it falls back to plain SPDY; it must not.
+	cmd := exec.CommandContext(ctx, gantryBin, "kubectl", "-v=4", "port-forward", "-n", ns, obj, fmt.Sprintf(":%d", port), "--address", "127.0.0.1")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -166,6 +168,9 @@ func portForwardGet(t *testing.T, kc, ns, obj string, port int) string {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	if strings.Contains(stderr.String(), "fallback") {
+		t.Errorf("kubectl port-forward fell back from WebSocket to SPDY: %s", stderr.String())
+	}
 	return string(b)
 }
 
@@ -402,6 +407,12 @@ spec:
 		}
 		if out := c.kubectl("hello stdin\n", "exec", "-i", "web", "-n", ns, "-c", "main", "--", "/testimage", "echo-stdin"); out != "hello stdin\n" {
 			t.Errorf("kubectl exec -i: %q", out)
+		}
+		// kubectl tries WebSocket (v5.channel.k8s.io) first and, at -v=4,
+		// logs when it has to fall back to SPDY: it must not have to.
+		r = kubectlWith(t, c.proc.kubeconfig, "over websocket\n", "-v=4", "exec", "-i", "web", "-n", ns, "-c", "main", "--", "/testimage", "echo-stdin")
+		if r.err != nil || r.stdout != "over websocket\n" || strings.Contains(r.stderr, "fallback") {
+			t.Errorf("kubectl exec -i over WebSocket: %s", r)
 		}
 		body := portForwardGet(t, c.proc.kubeconfig, ns, "pod/web", 8080)
 		if !strings.Contains(body, "hello from web") {
