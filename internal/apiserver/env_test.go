@@ -48,7 +48,8 @@ var typeConverter = sync.OnceValues(func() (managedfields.TypeConverter, error) 
 	return managedfields.NewTypeConverter(schemas, false)
 })
 
-func startEnv(t testing.TB) *env {
+// startEnv starts the environment; opts adjust the server's configuration.
+func startEnv(t testing.TB, opts ...func(*apiserver.Config)) *env {
 	t.Helper()
 	ecfg := embedetcd.DefaultConfig()
 	ecfg.DataDir = t.TempDir()
@@ -70,14 +71,18 @@ func startEnv(t testing.TB) *env {
 	admin := auth.AuthenticatorFunc(func(*http.Request) (*auth.User, error) {
 		return &auth.User{Name: "admin", Groups: []string{auth.GroupMasters}}, nil
 	})
-	srv, err := apiserver.New(apiserver.Config{
+	scfg := apiserver.Config{
 		Registry:         api.NewRegistry(),
 		Storage:          store,
 		Authenticator:    admin,
 		TypeConverter:    tc,
 		BookmarkInterval: 200 * time.Millisecond,
 		Logger:           slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	for _, o := range opts {
+		o(&scfg)
+	}
+	srv, err := apiserver.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

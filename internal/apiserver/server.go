@@ -23,6 +23,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/protobuf"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/auth"
 	"github.com/gantry-dev/gantry/internal/storage"
@@ -68,7 +70,10 @@ type Config struct {
 	// ListCacheBytes bounds the cache of list item encodings (itemCache);
 	// 0: 64 MiB, negative: no cache.
 	ListCacheBytes int
-	Logger         *slog.Logger
+	// MetricsRegisterer receives the request metrics (requestmetrics.go);
+	// nil: none are kept.
+	MetricsRegisterer prometheus.Registerer
+	Logger            *slog.Logger
 }
 
 // Server is the HTTP handler for the Kubernetes API. It is safe for
@@ -84,6 +89,8 @@ type Server struct {
 	managers  map[fieldManagerKey]*managedfields.FieldManager
 	// createFields memoises the managed fields of creates.
 	createFields createFields
+	// requests counts requests; nil without Config.MetricsRegisterer.
+	requests *requestMetrics
 	// listWriters recycles the write buffers of list responses
 	// (*bufio.Writer of listChunk bytes).
 	listWriters sync.Pool
@@ -127,6 +134,13 @@ func New(cfg Config) (*Server, error) {
 		s.items = newItemCache(cfg.ListCacheBytes)
 	}
 	s.listWriters.New = func() any { return bufio.NewWriterSize(nil, listChunk) }
+	if cfg.MetricsRegisterer != nil {
+		m, err := newRequestMetrics(cfg.MetricsRegisterer)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver: request metrics: %w", err)
+		}
+		s.requests = m
+	}
 	s.discovery = newDiscoveryDocs(cfg.Registry)
 	alloc, err := newServiceAllocator(cfg.Services, cfg.Storage)
 	if err != nil {
@@ -181,20 +195,41 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.serveHTTP(rw, r)
 }
 
-// statusRecorder remembers whether the response has started.
+// statusRecorder remembers whether the response has started, and its
+// status code.
 type statusRecorder struct {
 	http.ResponseWriter
 	wroteHeader bool
+	code        int
 }
 
 func (w *statusRecorder) WriteHeader(code int) {
+	if !w.wroteHeader {
+		w.code = code
+	}
 	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusRecorder) Write(b []byte) (int, error) {
+	if !w.wroteHeader {
+		w.code = http.StatusOK
+	}
 	w.wroteHeader = true
 	return w.ResponseWriter.Write(b)
+}
+
+// sentStatus returns the status code w sent for r: the one written, else
+// 101 for a connection handed over to a protocol upgrade (its response is
+// written to the hijacked connection), else 200.
+func sentStatus(w http.ResponseWriter, r *http.Request) int {
+	if rec, ok := w.(*statusRecorder); ok && rec.code != 0 {
+		return rec.code
+	}
+	if strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade") {
+		return http.StatusSwitchingProtocols
+	}
+	return http.StatusOK
 }
 
 // Flush passes flushes through for watch streams.
@@ -268,6 +303,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveDiscovery(w, r, info)
 		return
 	}
+	done := s.requests.start(info, r)
+	defer func() { done(sentStatus(w, r)) }()
 	s.serveResource(w, r, info)
 }
 

@@ -244,16 +244,17 @@ func (s *Server) Run(ctx context.Context) error {
 			cert, key, err = pki.IssueClientCert(apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, 0)
 			return pki.CAPEM(), cert, key, err
 		},
-		Registry:       reg,
-		Storage:        store,
-		Authenticator:  auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
-		OpenAPI:        docs.docs,
-		TypeConverter:  docs.tc,
-		Services:       svcCfg,
-		Metrics:        promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
-		Profiling:      cfg.Profiling,
-		ListCacheBytes: listCacheBytes(cfg.ListCacheMiB),
-		Logger:         s.log.With("component", "apiserver"),
+		Registry:          reg,
+		Storage:           store,
+		Authenticator:     auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
+		OpenAPI:           docs.docs,
+		TypeConverter:     docs.tc,
+		Services:          svcCfg,
+		Metrics:           promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+		MetricsRegisterer: metrics,
+		Profiling:         cfg.Profiling,
+		ListCacheBytes:    listCacheBytes(cfg.ListCacheMiB),
+		Logger:            s.log.With("component", "apiserver"),
 	})
 	if err != nil {
 		return err
