@@ -1,5 +1,7 @@
 package apiserver
 
+import "context"
+
 // SetNameSuffix replaces the random suffix of generated names until the
 // returned function restores it (tests of name collisions).
 func SetNameSuffix(f func() string) (restore func()) {
@@ -15,3 +17,6 @@ func (s *Server) CreateFieldsHits() uint64 {
 	defer s.createFields.mu.Unlock()
 	return s.createFields.hits
 }
+
+// RepairServices runs one pass of the service allocation repair.
+func (s *Server) RepairServices(ctx context.Context) error { return s.repairServices(ctx) }

@@ -91,6 +91,9 @@ type Server struct {
 	createFields createFields
 	// requests counts requests; nil without Config.MetricsRegisterer.
 	requests *requestMetrics
+	// repair is the state of the service allocation repair
+	// (servicerepair.go).
+	repair serviceRepair
 	// listWriters recycles the write buffers of list responses
 	// (*bufio.Writer of listChunk bytes).
 	listWriters sync.Pool

@@ -74,8 +74,14 @@ func (a *serviceAllocator) ipAt(offset int64) string {
 	return net.IP(b).String()
 }
 
-func ipKey(ip string) string    { return "ranges/serviceips/" + ip }
-func portKey(port int32) string { return "ranges/nodeports/" + strconv.Itoa(int(port)) }
+// The storage key prefixes of ClusterIP and node port reservations.
+const (
+	ipKeyPrefix   = "ranges/serviceips/"
+	portKeyPrefix = "ranges/nodeports/"
+)
+
+func ipKey(ip string) string    { return ipKeyPrefix + ip }
+func portKey(port int32) string { return portKeyPrefix + strconv.Itoa(int(port)) }
 
 // reserve creates key; false when it is taken.
 func (a *serviceAllocator) reserve(ctx context.Context, key, owner string) (bool, error) {

@@ -298,6 +298,15 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := bootstrap(ctx, loopback, cfg, port); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
+	// Every server repairs the service allocations; its releases are
+	// conditional, so several at once are safe.
+	repairCtx, stopRepair := context.WithCancel(ctx)
+	repaired := make(chan struct{})
+	go func() {
+		defer close(repaired)
+		apiSrv.RunServiceRepair(repairCtx, apiserver.ServiceRepairInterval)
+	}()
+	defer func() { stopRepair(); <-repaired }()
 	certPEM, keyPEM := pki.AdminCredentials()
 	if err := auth.WriteKubeconfig(s.KubeconfigPath(), url, pki.CAPEM(), certPEM, keyPEM); err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
