@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/gantry-dev/gantry/internal/storage"
 )
@@ -25,20 +26,14 @@ type serviceRepair struct {
 }
 
 // RunServiceRepair makes the ClusterIP and node port reservations match
-// the stored services every interval until ctx ends (repairServices).
+// the stored services at once and then every interval until ctx ends
+// (repairServices).
 func (s *Server) RunServiceRepair(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.repairServices(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("service allocation repair failed; retrying later", "err", err)
-			}
+	wait.UntilWithContext(ctx, func(ctx context.Context) {
+		if err := s.repairServices(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("service allocation repair failed; retrying later", "err", err)
 		}
-	}
+	}, interval)
 }
 
 // repairServices runs one repair pass, as kube-apiserver's ClusterIP and
