@@ -35,6 +35,11 @@ type Config struct {
 	// served Ingress (IPs as ip, anything else as hostname). Empty: the
 	// controller writes no status.
 	StatusAddresses []string
+	// StatusByLeader: the controller writes status only while
+	// SetStatusWriter(true) holds, so that of several servers (each
+	// serving Ingress traffic) only the one holding the controllers'
+	// Lease writes it. False: it always writes.
+	StatusByLeader bool
 	// DialTimeout bounds connecting to a backend; ResponseHeaderTimeout
 	// bounds waiting for its response headers (nginx's
 	// proxy_connect_timeout and proxy_read_timeout).

@@ -48,9 +48,12 @@ type Controller struct {
 	certProblems map[string]bool
 
 	started atomic.Bool
-	ready   chan struct{}
-	mu      sync.Mutex
-	addrs   map[string]string // "http"/"https" → bound address
+	// writesStatus: status is written (always unless
+	// Config.StatusByLeader; SetStatusWriter toggles it).
+	writesStatus atomic.Bool
+	ready        chan struct{}
+	mu           sync.Mutex
+	addrs        map[string]string // "http"/"https" → bound address
 }
 
 // ServesEndpoint reports whether the controller may still send new
@@ -105,7 +108,17 @@ func New(cfg Config, client kubernetes.Interface, reg prometheus.Registerer, log
 		ready: make(chan struct{}),
 		addrs: map[string]string{},
 	}
+	c.writesStatus.Store(!cfg.StatusByLeader)
 	return c, nil
+}
+
+// SetStatusWriter starts (on) or stops writing Ingress status, for a
+// controller configured with StatusByLeader. Starting looks at every
+// Ingress again.
+func (c *Controller) SetStatusWriter(on bool) {
+	if c.writesStatus.Swap(on) != on && on {
+		c.enqueueAll()
+	}
 }
 
 // Ready is closed once the caches have synced, the routes are built and

@@ -1,6 +1,7 @@
 package ingress
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/client-go/tools/cache"
 )
 
 // backend is an httptest server answering "<name> <path>" and echoing the
@@ -387,4 +389,70 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// TestStatusByLeader: a controller configured with StatusByLeader (every
+// server serves Ingress traffic, only the Lease holder writes status)
+// writes status only while it is the status writer, and becoming one looks
+// at every Ingress again.
+func TestStatusByLeader(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	ing := newIngress("web", "served", 0, rule("a.example", path("/", prefix, "")))
+	ing.Spec.Rules[0].HTTP.Paths[0].Backend = svcBackend("svc", 80, "")
+	client := fake.NewClientset(ing, class(DefaultClassName, DefaultControllerName, true))
+	cfg := DefaultConfig()
+	cfg.StatusAddresses = []string{"192.0.2.1"}
+	cfg.StatusByLeader = true
+	c, err := New(cfg, client, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.store.factory.Start(ctx.Done())
+	defer c.store.factory.Shutdown() // after cancel: Shutdown waits for the informers to stop
+	defer cancel()
+	if !cache.WaitForCacheSync(ctx.Done(), c.store.synced...) {
+		t.Fatal("caches did not sync")
+	}
+	status := func() []networkingv1.IngressLoadBalancerIngress {
+		t.Helper()
+		got, err := client.NetworkingV1().Ingresses("web").Get(ctx, "served", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Status.LoadBalancer.Ingress
+	}
+	sync := func() {
+		t.Helper()
+		if err := c.syncStatus(ctx, "web/served"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	sync()
+	if s := status(); len(s) != 0 {
+		t.Fatalf("status %v written before the controller became the status writer", s)
+	}
+	c.SetStatusWriter(true)
+	if n := c.queue.Len(); n != 1 {
+		t.Fatalf("becoming the status writer queued %d Ingresses, want 1", n)
+	}
+	sync()
+	if s := status(); len(s) != 1 || s[0].IP != "192.0.2.1" {
+		t.Fatalf("status %v, want 192.0.2.1", s)
+	}
+
+	// No longer the writer: a status cleared by someone else stays so.
+	c.SetStatusWriter(false)
+	cleared := ing.DeepCopy()
+	if _, err := client.NetworkingV1().Ingresses("web").UpdateStatus(ctx, cleared, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the cache sees the cleared status", func() bool {
+		cached, err := c.store.ingresses.Ingresses("web").Get("served")
+		return err == nil && len(cached.Status.LoadBalancer.Ingress) == 0
+	})
+	sync()
+	if s := status(); len(s) != 0 {
+		t.Fatalf("status %v written after the controller stopped being the status writer", s)
+	}
 }

@@ -51,7 +51,7 @@ func sameStatus(a, b []networkingv1.IngressLoadBalancerIngress) bool {
 // controller may serve it now).
 func (c *Controller) syncStatus(ctx context.Context, key string) error {
 	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil || len(c.cfg.StatusAddresses) == 0 {
+	if err != nil || len(c.cfg.StatusAddresses) == 0 || !c.writesStatus.Load() {
 		return nil
 	}
 	ing, err := c.store.ingresses.Ingresses(ns).Get(name)

@@ -32,6 +32,9 @@ func startIngress(ctx context.Context, cfg Config, rc *rest.Config, metrics prom
 		icfg.HTTPSAddr = net.JoinHostPort(cfg.BindAddress, strconv.Itoa(cfg.IngressHTTPSPort))
 	}
 	icfg.StatusAddresses = ingressAddresses(cfg.BindAddress)
+	// Only the server holding the controllers' Lease writes status
+	// (Server.setLeading).
+	icfg.StatusByLeader = true
 	rc = rest.CopyConfig(rc)
 	rc.UserAgent = "gantry-controller/ingress"
 	client, err := kubernetes.NewForConfig(rc)

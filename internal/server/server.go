@@ -122,6 +122,10 @@ type Server struct {
 	url      string
 	loopback *rest.Config
 	ingress  atomic.Pointer[ingress.Controller] // nil when not running
+	// leadMu orders setLeading and setIngress; leading is whether this
+	// server holds the controllers' Lease.
+	leadMu  sync.Mutex
+	leading bool
 }
 
 // New returns a server for cfg. It does no I/O.
@@ -332,6 +336,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() {
 			defer close(elected)
 			err := runElected(ctrlCtx, leClient, identity, defaultLeaderTimings, s.log, func(lctx context.Context) {
+				s.setLeading(true)
+				defer s.setLeading(false)
 				wait, err := startControllers(lctx, cfg, rest.CopyConfig(internal), reg, metrics, s.log)
 				if err != nil {
 					s.log.Error("controllers not started", "err", err)
@@ -354,7 +360,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("ingress: %w", err)
 		}
 		defer stopIngress()
-		s.ingress.Store(ing)
+		s.setIngress(ing)
 	}
 	s.mu.Lock()
 	s.url, s.loopback = url, loopback
@@ -602,4 +608,28 @@ func listCacheBytes(mib int) int {
 		return -1
 	}
 	return mib << 20
+}
+
+// setLeading records whether this server holds the controllers' Lease. Its
+// ingress controller writes Ingress status only then: every server serves
+// Ingress traffic, and several writing their own addresses would
+// overwrite each other without end.
+func (s *Server) setLeading(on bool) {
+	s.leadMu.Lock()
+	defer s.leadMu.Unlock()
+	s.leading = on
+	if ing := s.ingress.Load(); ing != nil {
+		ing.SetStatusWriter(on)
+	}
+}
+
+// setIngress publishes the running ingress controller (nil: none) and
+// makes it the status writer if this server leads.
+func (s *Server) setIngress(ing *ingress.Controller) {
+	s.leadMu.Lock()
+	defer s.leadMu.Unlock()
+	s.ingress.Store(ing)
+	if ing != nil {
+		ing.SetStatusWriter(s.leading)
+	}
 }
