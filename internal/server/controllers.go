@@ -91,7 +91,7 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 	if err != nil {
 		return nil, fmt.Errorf("informer client: %w", err)
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(informerClient, sharedResyncPeriod, informers.WithTransform(dropManagedFields))
+	factory := newSharedFactory(informerClient)
 
 	mdClient, err := metadata.NewForConfig(clientConfig(gc.Name))
 	if err != nil {
@@ -152,6 +152,14 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 
 // sharedResyncPeriod is the shared informer factory's default resync.
 const sharedResyncPeriod = 12 * time.Hour
+
+// newSharedFactory makes the informer factory the controllers, the
+// scheduler and the garbage collector share: with a default resync period
+// (without one, client-go ignores the periods that handlers ask for) and
+// without managed fields in its caches.
+func newSharedFactory(client kubernetes.Interface) informers.SharedInformerFactory {
+	return informers.NewSharedInformerFactoryWithOptions(client, sharedResyncPeriod, informers.WithTransform(dropManagedFields))
+}
 
 // gcShared are the resources whose typed informers the controllers or the
 // scheduler take from the shared factory: the garbage collector uses these
