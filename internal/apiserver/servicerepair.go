@@ -53,7 +53,7 @@ func (s *Server) repairServices(ctx context.Context) error {
 		return nil
 	}
 	store := s.objectStore(res)
-	svcs, err := listAll(ctx, s.cfg.Storage, store.prefix(""), 0)
+	svcs, err := s.cfg.Storage.List(ctx, store.prefix(""), storage.ListOptions{})
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (s *Server) repairServices(ctx context.Context) error {
 	}
 	var reserved []storage.KV
 	for _, prefix := range []string{ipKeyPrefix, portKeyPrefix} {
-		page, err := listAll(ctx, s.cfg.Storage, prefix, svcs.Revision)
+		page, err := s.cfg.Storage.List(ctx, prefix, storage.ListOptions{Revision: svcs.Revision})
 		if err != nil {
 			return err
 		}
@@ -126,23 +126,4 @@ func (a *serviceAllocator) heldKeys(svc *corev1.Service) []string {
 		}
 	}
 	return out
-}
-
-// listAll reads every key under prefix, page by page, at revision rev (0:
-// the latest); the result carries the revision read.
-func listAll(ctx context.Context, st storage.Interface, prefix string, rev int64) (storage.ListResult, error) {
-	var all storage.ListResult
-	opts := storage.ListOptions{Revision: rev, Limit: 500}
-	for {
-		page, err := st.List(ctx, prefix, opts)
-		if err != nil {
-			return storage.ListResult{}, err
-		}
-		all.Items = append(all.Items, page.Items...)
-		all.Revision = page.Revision
-		if !page.More || len(page.Items) == 0 {
-			return all, nil
-		}
-		opts.Revision, opts.After = page.Revision, page.Items[len(page.Items)-1].Key
-	}
 }

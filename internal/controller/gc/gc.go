@@ -160,9 +160,11 @@ func (g *GC) Run(ctx context.Context) error {
 
 	syncCtx, cancel := context.WithTimeout(ctx, g.cfg.CacheSyncTimeout)
 	g.factory.WaitForCacheSync(syncCtx.Done())
-	for _, inf := range g.shared {
-		cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced)
+	sharedSynced := make([]cache.InformerSynced, len(g.shared))
+	for i, inf := range g.shared {
+		sharedSynced[i] = inf.HasSynced
 	}
+	cache.WaitForCacheSync(syncCtx.Done(), sharedSynced...)
 	cancel()
 	if ctx.Err() != nil {
 		return nil
