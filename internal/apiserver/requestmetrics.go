@@ -54,8 +54,14 @@ func longRunning(info requestInfo) bool {
 	return info.verb == "watch"
 }
 
-// metricVerb is the verb as kube-apiserver's metrics spell it.
+// metricVerb is the verb as kube-apiserver's metrics spell it: streams
+// that connect to a pod are CONNECT whatever the method (WebSocket clients
+// use GET, SPDY ones POST); pod logs are a GET.
 func metricVerb(info requestInfo, r *http.Request) string {
+	switch info.subresource {
+	case "attach", "exec", "portforward", "proxy":
+		return "CONNECT"
+	}
 	switch info.verb {
 	case "list":
 		return "LIST"
@@ -66,9 +72,6 @@ func metricVerb(info requestInfo, r *http.Request) string {
 			return "APPLY"
 		}
 		return "PATCH"
-	}
-	if info.subresource != "" && longRunning(info) && info.verb != "get" {
-		return "CONNECT"
 	}
 	return r.Method
 }
