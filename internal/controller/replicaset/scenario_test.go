@@ -3,6 +3,7 @@ package replicaset_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -364,50 +365,70 @@ func TestScenarioReplicaSet(t *testing.T) {
 	t.Run("scale-down removes not-ready, then cheapest pods", func(t *testing.T) {
 		ns := "rs-rank"
 		createNamespace(t, cs, ns)
-		// The first pod the agent looks at never becomes ready.
+		// The first pod the agent looks at never becomes ready; the others
+		// become ready only once the test has marked the cheapest one.
 		var (
 			mu       sync.Mutex
 			verdicts = map[string]bool{}
+			released bool
 		)
-		c.StartStubAgent(t, testcluster.StubAgentOptions{Namespace: ns, Ready: func(p *corev1.Pod) bool {
+		agent := c.StartStubAgent(t, testcluster.StubAgentOptions{Namespace: ns, Ready: func(p *corev1.Pod) bool {
 			mu.Lock()
 			defer mu.Unlock()
-			v, ok := verdicts[string(p.UID)]
+			v, ok := verdicts[p.Name]
 			if !ok {
 				v = len(verdicts) > 0
-				verdicts[string(p.UID)] = v
+				verdicts[p.Name] = v
 			}
-			return v
+			return v && released
 		}})
 		if _, err := cs.AppsV1().ReplicaSets(ns).Create(t.Context(), newRS("rank", 4, map[string]string{"app": "rank"}), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		var notReady string
-		var ready []string
-		eventually(t, "3 ready, 1 not", func(ctx context.Context) (string, error) {
-			pods, err := activePods(ctx, cs, ns, "app=rank")
-			if err != nil {
-				return "", err
-			}
-			notReady, ready = "", nil
-			for _, p := range pods {
-				if p.Status.Phase == corev1.PodRunning {
-					ready = append(ready, p.Name)
+		var others []string
+		eventually(t, "4 pods looked at", func(ctx context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			notReady, others = "", nil
+			for name, v := range verdicts {
+				if v {
+					others = append(others, name)
 				} else {
-					notReady = p.Name
+					notReady = name
 				}
 			}
-			if len(pods) != 4 || len(ready) != 3 || notReady == "" {
-				return fmt.Sprintf("%d pods, ready %v", len(pods), ready), nil
+			if len(verdicts) != 4 {
+				return fmt.Sprintf("verdicts %v", verdicts), nil
 			}
 			return "", nil
 		})
-		// The newest pods go first by default; make an older one the cheapest.
-		cheap := ready[0]
+		// The newest pods go first by default; make another one the cheapest.
+		// It is annotated before any pod becomes ready, so once the
+		// controller's status counts 3 ready pods its pod cache has seen the
+		// annotation too (one watch, in revision order).
+		slices.Sort(others)
+		cheap := others[0]
 		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"-100"}}}`, "controller.kubernetes.io/pod-deletion-cost")
 		if _, err := cs.CoreV1().Pods(ns).Patch(t.Context(), cheap, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}
+		mu.Lock()
+		released = true
+		mu.Unlock()
+		if err := agent.Requeue(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "controller counts 3 ready, 1 not", func(ctx context.Context) (string, error) {
+			rs, err := cs.AppsV1().ReplicaSets(ns).Get(ctx, "rank", metav1.GetOptions{})
+			if err != nil {
+				return "", err
+			}
+			if rs.Status.Replicas != 4 || rs.Status.ReadyReplicas != 3 {
+				return fmt.Sprintf("status %+v", rs.Status), nil
+			}
+			return "", nil
+		})
 		setScale(t, cs, ns, "rank", 2)
 		eventually(t, "scaled down", func(ctx context.Context) (string, error) {
 			pods, err := activePods(ctx, cs, ns, "app=rank")
