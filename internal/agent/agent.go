@@ -145,6 +145,7 @@ type Agent struct {
 	probes  *probeManager
 	relist  *relister
 	stats   *statsCollector
+	tokens  *tokenManager
 
 	// known remembers the last spec seen of each pod by UID, so that a pod
 	// deleted from the API at once is still stopped with its grace period.
@@ -212,6 +213,7 @@ func New(cfg Config, client kubernetes.Interface, rt container.Runtime, log *slo
 		backoff:      newBackoff(cfg.BackoffBase, cfg.BackoffMax, cfg.BackoffReset),
 	}
 	a.stats = newStatsCollector(a)
+	a.tokens = newTokenManager(client, a.log)
 	if a.cfg.DialPod == nil {
 		a.cfg.DialPod = dialPodIP
 	}

@@ -10,7 +10,7 @@
 // puts on them) and moves it one step toward the spec:
 //
 //	no sandbox / sandbox dead ──► new sandbox (IP from the node's podCIDR)
-//	volumes ──► prepared (configMap/secret/downwardAPI files swapped atomically)
+//	volumes ──► prepared (configMap/secret/downwardAPI/token files swapped atomically)
 //	init containers ──► one at a time, each must exit 0
 //	app containers ──► created and started together
 //	exited container ──► restarted per restartPolicy, after the crash-loop back-off
@@ -23,7 +23,10 @@
 //
 // A relister lists the runtime every RelistInterval and wakes pods whose
 // containers changed state; probe workers wake pods whose probe results
-// changed; ConfigMap and Secret changes wake the pods that use them.
+// changed; ConfigMap and Secret changes wake the pods that use them; a pod
+// with projected service account tokens is looked at again by the time the
+// first of them needs refreshing (tokens.go: fetched through the
+// TokenRequest API, cached per pod, refreshed after 80% of their lifetime).
 // Housekeeping removes runtime objects of pods no longer bound here.
 //
 // # Deletion
@@ -37,5 +40,6 @@
 //
 // The work queue never gives one pod to two workers at once. The Agent's
 // mutex guards its bookkeeping maps (known pods, waiting reasons, pull
-// failures); the IP allocator, back-off and probe manager have their own.
+// failures); the IP allocator, back-off, probe and token managers have
+// their own.
 package agent

@@ -121,6 +121,15 @@ func (a *Agent) syncPod(ctx context.Context, key string) (time.Duration, error) 
 		if state, err = a.observe(ctx, pod.UID); err != nil {
 			return 0, err
 		}
+		// Projected service account tokens are rewritten before they go
+		// stale even if nothing else about the pod changes. A refresh
+		// time already past means the volumes were not set up in this
+		// sync: nothing to wait for.
+		if at, ok := a.tokens.nextRefresh(pod.UID); ok {
+			if d := at.Sub(a.tokens.now()); d > 0 && (requeue == 0 || d < requeue) {
+				requeue = d
+			}
+		}
 	}
 	status := a.podStatus(pod, state)
 	if err := a.updateStatus(ctx, pod, status); err != nil {
@@ -614,6 +623,7 @@ func (a *Agent) removePod(ctx context.Context, uid types.UID, state *podState) e
 	}
 	a.probes.stopPod(uid)
 	a.backoff.forgetPrefix(string(uid) + "/")
+	a.tokens.forgetPod(uid)
 	a.mu.Lock()
 	for k := range a.waiting {
 		if k.uid == uid {
@@ -685,6 +695,12 @@ func (a *Agent) housekeep(ctx context.Context) error {
 		}
 	}
 	a.mu.Unlock()
+	// And their tokens. The pod cache is read again: a pod added since the
+	// list above may have a token already.
+	a.tokens.prune(func(ns, name string, uid types.UID) bool {
+		p, err := a.pods.Pods(ns).Get(name)
+		return err == nil && p.UID == uid
+	})
 	return nil
 }
 

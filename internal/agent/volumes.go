@@ -71,8 +71,9 @@ func (vm volumeMounts) forContainer(c *corev1.Container, vars map[string]string)
 
 // setupVolumes prepares every volume of the pod on the node and returns
 // how to mount each. ConfigMap, Secret, downward API and projected volumes
-// are rewritten when their content changed, with an atomic swap, so
-// running containers see the new files.
+// are rewritten when their content changed (a service account token when
+// it is due for refresh), with an atomic swap, so running containers see
+// the new files.
 func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod) (volumeMounts, error) {
 	out := volumeMounts{}
 	for _, v := range pod.Spec.Volumes {
@@ -99,7 +100,7 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod) (volumeMounts
 			m = container.Mount{Type: container.MountBind, Source: v.HostPath.Path}
 		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
 			var files map[string]fileContent
-			files, err = a.volumeFiles(pod, v)
+			files, err = a.volumeFiles(ctx, pod, v)
 			if err == nil {
 				err = writeAtomic(dir, files)
 			}
@@ -175,8 +176,9 @@ type fileContent struct {
 }
 
 // volumeFiles computes the files of a ConfigMap, Secret, downward API or
-// projected volume.
-func (a *Agent) volumeFiles(pod *corev1.Pod, v corev1.Volume) (map[string]fileContent, error) {
+// projected volume. Service account tokens of projected volumes come from
+// the token manager (tokens.go).
+func (a *Agent) volumeFiles(ctx context.Context, pod *corev1.Pod, v corev1.Volume) (map[string]fileContent, error) {
 	files := map[string]fileContent{}
 	mode := func(m *int32, def os.FileMode) os.FileMode {
 		if m != nil {
@@ -203,7 +205,10 @@ func (a *Agent) volumeFiles(pod *corev1.Pod, v corev1.Volume) (map[string]fileCo
 			case s.DownwardAPI != nil:
 				err = a.downwardFiles(pod, s.DownwardAPI.Items, def, files)
 			case s.ServiceAccountToken != nil:
-				err = fmt.Errorf("serviceAccountToken projections are not supported yet")
+				var token string
+				if token, err = a.tokens.token(ctx, pod, s.ServiceAccountToken); err == nil {
+					files[s.ServiceAccountToken.Path] = fileContent{[]byte(token), def}
+				}
 			}
 			if err != nil {
 				return nil, err

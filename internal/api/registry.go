@@ -131,7 +131,7 @@ func builtin() []*Resource {
 		res[corev1.Secret, *corev1.Secret, corev1.SecretList, *corev1.SecretList](gvr("", "v1", "secrets"), "Secret", namespaced),
 		res[corev1.Node, *corev1.Node, corev1.NodeList, *corev1.NodeList](gvr("", "v1", "nodes"), "Node", cluster, short("no"), subs(SubStatus)),
 		res[corev1.Event, *corev1.Event, corev1.EventList, *corev1.EventList](coreEvents, "Event", namespaced, short("ev")),
-		res[corev1.ServiceAccount, *corev1.ServiceAccount, corev1.ServiceAccountList, *corev1.ServiceAccountList](gvr("", "v1", "serviceaccounts"), "ServiceAccount", namespaced, short("sa")),
+		res[corev1.ServiceAccount, *corev1.ServiceAccount, corev1.ServiceAccountList, *corev1.ServiceAccountList](gvr("", "v1", "serviceaccounts"), "ServiceAccount", namespaced, short("sa"), subs(SubToken)),
 		res[corev1.ResourceQuota, *corev1.ResourceQuota, corev1.ResourceQuotaList, *corev1.ResourceQuotaList](gvr("", "v1", "resourcequotas"), "ResourceQuota", namespaced, short("quota"), subs(SubStatus)),
 		res[corev1.LimitRange, *corev1.LimitRange, corev1.LimitRangeList, *corev1.LimitRangeList](gvr("", "v1", "limitranges"), "LimitRange", namespaced, short("limits")),
 		res[corev1.PersistentVolume, *corev1.PersistentVolume, corev1.PersistentVolumeList, *corev1.PersistentVolumeList](gvr("", "v1", "persistentvolumes"), "PersistentVolume", cluster, short("pv"), subs(SubStatus)),

@@ -13,6 +13,8 @@ const (
 	SubScale    = "scale"
 	SubBinding  = "binding"
 	SubEviction = "eviction"
+	// SubToken is serviceaccounts/token (authentication.k8s.io/v1 TokenRequest).
+	SubToken = "token"
 )
 
 // Resource describes one served group/version/resource: its Go types and

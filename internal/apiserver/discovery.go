@@ -73,6 +73,8 @@ func newDiscoveryDocs(reg *api.Registry) *discoveryDocs {
 				r.Kind, r.Verbs = "Binding", verbsCreate
 			case api.SubEviction:
 				r.Group, r.Version, r.Kind, r.Verbs = "policy", "v1", "Eviction", verbsCreate
+			case api.SubToken:
+				r.Group, r.Version, r.Kind, r.Verbs = "authentication.k8s.io", "v1", "TokenRequest", verbsCreate
 			case subLog:
 				r.Verbs = metav1.Verbs{"get"}
 			case subExec:

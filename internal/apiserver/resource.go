@@ -90,6 +90,7 @@ var subresourceVerbs = map[string]map[string]bool{
 	api.SubScale:    {"get": true, "update": true, "patch": true},
 	api.SubBinding:  {"create": true},
 	api.SubEviction: {"create": true},
+	api.SubToken:    {"create": true},
 	"finalize":      {"update": true},
 	subLog:          {"get": true},
 	subExec:         {"get": true, "create": true},

@@ -36,6 +36,16 @@ type Config struct {
 	Registry      *api.Registry
 	Storage       storage.Interface
 	Authenticator auth.Authenticator
+	// ServiceAccountTokens signs the tokens of serviceaccounts/token and
+	// authenticates them (before Authenticator); nil: that subresource
+	// answers 404 and no service account token is accepted.
+	ServiceAccountTokens *auth.ServiceAccountIssuer
+	// ServiceAccountAdmission runs Kubernetes' ServiceAccount admission on
+	// pod creates (serviceaccount.go): the account must exist, and its
+	// token, the cluster CA and the namespace are mounted unless automount
+	// is off. It needs ServiceAccountTokens and the controllers that create
+	// each namespace's "default" account.
+	ServiceAccountAdmission bool
 	// OpenAPI serves /openapi/v2 and /openapi/v3/...; nil: 404.
 	OpenAPI http.Handler
 	// Metrics serves /metrics (Prometheus text format) to authenticated
@@ -101,6 +111,9 @@ type Server struct {
 	events *eventCache
 	// items keeps the encodings of list items; nil when disabled.
 	items *itemCache
+	// authn is Config.Authenticator, after service account tokens when
+	// Config.ServiceAccountTokens is set.
+	authn auth.Authenticator
 }
 
 // New builds the API server. It does no I/O.
@@ -129,6 +142,13 @@ func New(cfg Config) (*Server, error) {
 		protobuf: protobuf.NewSerializer(scheme, scheme),
 		log:      cfg.Logger,
 		events:   newEventCache(),
+		authn:    cfg.Authenticator,
+	}
+	if cfg.ServiceAccountAdmission && cfg.ServiceAccountTokens == nil {
+		return nil, errors.New("apiserver: ServiceAccountAdmission needs ServiceAccountTokens")
+	}
+	if cfg.ServiceAccountTokens != nil {
+		s.authn = auth.Chain{auth.ServiceAccountAuthenticator(cfg.ServiceAccountTokens, s.validateServiceAccountClaims), cfg.Authenticator}
 	}
 	switch {
 	case cfg.ListCacheBytes == 0:
@@ -261,7 +281,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 		return
 	}
-	user, err := s.cfg.Authenticator.Authenticate(r)
+	user, err := s.authn.Authenticate(r)
 	if err != nil || user == nil {
 		s.writeError(w, r, unauthorized())
 		return

@@ -393,9 +393,13 @@ func (a *serviceAllocator) release(ctx context.Context, svc *corev1.Service) {
 	a.releaseUnused(ctx, &corev1.Service{}, svc)
 }
 
-// admitCreate performs allocations for a new object; the returned function
+// admitCreate runs admission on a new object (ServiceAccount for pods)
+// and performs its allocations (services); the returned function
 // undoes them if the object is not stored.
 func (s *Server) admitCreate(ctx context.Context, req *request, obj runtime.Object, dryRun bool) (func(), error) {
+	if pod, ok := obj.(*corev1.Pod); ok && s.cfg.ServiceAccountAdmission {
+		return func() {}, s.admitServiceAccount(ctx, pod)
+	}
 	svc, ok := obj.(*corev1.Service)
 	if !ok || dryRun {
 		return func() {}, nil

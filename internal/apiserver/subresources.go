@@ -127,9 +127,9 @@ func (s *Server) writeScale(w http.ResponseWriter, r *http.Request, req *request
 	return nil
 }
 
-// handleBinding binds a pod to a node (POST pods/{name}/binding), as the
-// scheduler does. A pod already bound gets 409 Conflict.
-func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, req *request) error {
+// decodeBody reads and decodes the body of a subresource POST (Binding,
+// Eviction, TokenRequest) into into, of kind gvk.
+func (s *Server) decodeBody(r *http.Request, into runtime.Object, gvk schema.GroupVersionKind) error {
 	data, err := s.readBody(r)
 	if err != nil {
 		return err
@@ -138,10 +138,18 @@ func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, req *requ
 	if !ok {
 		return unsupportedMediaType(r.Header.Get("Content-Type"))
 	}
+	if _, _, err := info.Serializer.Decode(data, &gvk, into); err != nil {
+		return badRequest("%s in version %q cannot be handled as a %s: %v", gvk.Kind, gvk.Version, gvk.Kind, err)
+	}
+	return nil
+}
+
+// handleBinding binds a pod to a node (POST pods/{name}/binding), as the
+// scheduler does. A pod already bound gets 409 Conflict.
+func (s *Server) handleBinding(w http.ResponseWriter, r *http.Request, req *request) error {
 	b := &corev1.Binding{}
-	gvk := corev1.SchemeGroupVersion.WithKind("Binding")
-	if _, _, err := info.Serializer.Decode(data, &gvk, b); err != nil {
-		return badRequest("Binding in version \"v1\" cannot be handled as a Binding: %v", err)
+	if err := s.decodeBody(r, b, corev1.SchemeGroupVersion.WithKind("Binding")); err != nil {
+		return err
 	}
 	if b.Name != "" && b.Name != req.name {
 		return badRequest("the name of the object (%s) does not match the name on the URL (%s)", b.Name, req.name)
@@ -193,18 +201,9 @@ func setPodCondition(pod *corev1.Pod, c corev1.PodCondition) {
 // handleEviction deletes a pod through the Eviction API, honouring the
 // PodDisruptionBudgets that match it (eviction.go).
 func (s *Server) handleEviction(w http.ResponseWriter, r *http.Request, req *request) error {
-	data, err := s.readBody(r)
-	if err != nil {
-		return err
-	}
-	info, ok := s.serializerFor(r.Header.Get("Content-Type"))
-	if !ok {
-		return unsupportedMediaType(r.Header.Get("Content-Type"))
-	}
 	ev := &policyv1.Eviction{}
-	gvk := policyv1.SchemeGroupVersion.WithKind("Eviction")
-	if _, _, err := info.Serializer.Decode(data, &gvk, ev); err != nil {
-		return badRequest("Eviction in version \"v1\" cannot be handled as a Eviction: %v", err)
+	if err := s.decodeBody(r, ev, policyv1.SchemeGroupVersion.WithKind("Eviction")); err != nil {
+		return err
 	}
 	if ev.Name != "" && ev.Name != req.name {
 		return badRequest("name in URL does not match name in Eviction object")

@@ -45,6 +45,8 @@ func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, req *reque
 		return s.handleBinding(w, r, req)
 	case api.SubEviction:
 		return s.handleEviction(w, r, req)
+	case api.SubToken:
+		return s.handleTokenRequest(w, r, req)
 	}
 	opts, err := parseWriteOptions(r)
 	if err != nil {

@@ -12,6 +12,8 @@
 //	serving.key  0600    kubernetes.default.svc…, 127.0.0.1, ::1, opts)
 //	admin.crt    0644  client certificate CN=system:admin O=system:masters
 //	admin.key    0600
+//	service-account.key 0600  service account token signing key (ECDSA
+//	             P-256; LoadOrCreateServiceAccountKey); never replaced
 //
 // It creates what is missing on first start and reuses what is there later.
 // A leaf certificate is reissued only when it no longer chains to the CA, no
@@ -52,6 +54,19 @@
 // fetches from the server before it sends the secret. Lookups compare
 // tokens in constant time. A TokenStore is safe for concurrent use: lookups
 // share a read lock, mutations are serialised with their file writes.
+//
+// # Service account tokens
+//
+// ServiceAccountIssuer signs and verifies the tokens of the TokenRequest
+// API: ES256 JWTs in the format of Kubernetes' bound tokens (issuer and
+// default audience DefaultServiceAccountIssuer, subject
+// "system:serviceaccount:<ns>:<name>", the private "kubernetes.io" claim
+// naming the account and the pod, secret or node the token is bound to).
+// ServiceAccountAuthenticator accepts them when a validator, given by the
+// API server, finds the account and the bound objects still there with the
+// token's UIDs. A token that is not a JWT of this issuer is left to the
+// next authenticator. Every server of a cluster needs the same signing key
+// (as it needs the same CA).
 //
 // # Kubeconfig
 //

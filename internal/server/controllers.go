@@ -37,15 +37,17 @@ import (
 	"github.com/gantry-dev/gantry/internal/controller/namespace"
 	"github.com/gantry-dev/gantry/internal/controller/nodeipam"
 	"github.com/gantry-dev/gantry/internal/controller/nodelifecycle"
+	"github.com/gantry-dev/gantry/internal/controller/rootcacert"
 	"github.com/gantry-dev/gantry/internal/controller/serviceaccount"
 	"github.com/gantry-dev/gantry/internal/controller/servicelb"
 )
 
 // startControllers builds API clients from cfg and starts the control-plane
-// controllers, configured from sc, in goroutines, registering their metrics
+// controllers, configured from sc, in goroutines (the root CA publisher
+// publishes caPEM, the cluster CA certificate), registering their metrics
 // with metrics. It returns once they are started; they stop when ctx ends,
 // and wait blocks until they have.
-func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api.Registry, metrics prometheus.Registerer, log *slog.Logger) (wait func(), err error) {
+func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Config, reg *api.Registry, metrics prometheus.Registerer, log *slog.Logger) (wait func(), err error) {
 	clientConfig := func(name string) *rest.Config {
 		c := rest.CopyConfig(cfg)
 		if c.QPS == 0 {
@@ -102,7 +104,7 @@ func startControllers(ctx context.Context, sc Config, cfg *rest.Config, reg *api
 		return nil, err
 	}
 
-	nodeControllers, err := newNodeControllers(sc, clientConfig, factory, log)
+	nodeControllers, err := newNodeControllers(sc, caPEM, clientConfig, factory, log)
 	if err != nil {
 		return nil, err
 	}
@@ -230,9 +232,10 @@ func (s nodeControllerSet) collectors() []prometheus.Collector {
 	return out
 }
 
-// newNodeControllers builds node IPAM, node lifecycle, EndpointSlice and
-// ServiceAccount controllers, each with its own typed client.
-func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
+// newNodeControllers builds node IPAM, node lifecycle, EndpointSlice,
+// ServiceAccount and root CA certificate (publishing caPEM) controllers,
+// each with its own typed client.
+func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	add := func(name string, build func(kube kubernetes.Interface) (builtController, error)) error {
 		kube, err := kubernetes.NewForConfig(clientConfig(name))
@@ -255,6 +258,13 @@ func newNodeControllers(sc Config, clientConfig func(name string) *rest.Config, 
 	if err == nil {
 		err = add(serviceaccount.Name, func(kube kubernetes.Interface) (builtController, error) {
 			return serviceaccount.New(serviceaccount.DefaultConfig(), kube, log)
+		})
+	}
+	if err == nil {
+		err = add(rootcacert.Name, func(kube kubernetes.Interface) (builtController, error) {
+			cfg := rootcacert.DefaultConfig()
+			cfg.CACert = caPEM
+			return rootcacert.New(cfg, kube, log)
 		})
 	}
 	if err == nil {

@@ -230,6 +230,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	saKey, err := auth.LoadOrCreateServiceAccountKey(filepath.Join(pki.Dir(), auth.ServiceAccountKeyFile))
+	if err != nil {
+		return err
+	}
+	saTokens, err := auth.NewServiceAccountIssuer(saKey, auth.DefaultServiceAccountIssuer, nil)
+	if err != nil {
+		return err
+	}
 
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -248,17 +256,21 @@ func (s *Server) Run(ctx context.Context) error {
 			cert, key, err = pki.IssueClientCert(apiserver.NodeUserPrefix+node, []string{apiserver.GroupNodes}, 0)
 			return pki.CAPEM(), cert, key, err
 		},
-		Registry:          reg,
-		Storage:           store,
-		Authenticator:     auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
-		OpenAPI:           docs.docs,
-		TypeConverter:     docs.tc,
-		Services:          svcCfg,
-		Metrics:           promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
-		MetricsRegisterer: metrics,
-		Profiling:         cfg.Profiling,
-		ListCacheBytes:    listCacheBytes(cfg.ListCacheMiB),
-		Logger:            s.log.With("component", "apiserver"),
+		Registry:      reg,
+		Storage:       store,
+		Authenticator: auth.Chain{auth.NewCertAuthenticator(pki.CACertificate()), tokens},
+		// Without the controllers nothing creates the namespaces' default
+		// accounts that the admission requires (API-only tests).
+		ServiceAccountTokens:    saTokens,
+		ServiceAccountAdmission: !cfg.DisableControllers,
+		OpenAPI:                 docs.docs,
+		TypeConverter:           docs.tc,
+		Services:                svcCfg,
+		Metrics:                 promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}),
+		MetricsRegisterer:       metrics,
+		Profiling:               cfg.Profiling,
+		ListCacheBytes:          listCacheBytes(cfg.ListCacheMiB),
+		Logger:                  s.log.With("component", "apiserver"),
 	})
 	if err != nil {
 		return err
@@ -338,7 +350,7 @@ func (s *Server) Run(ctx context.Context) error {
 			err := runElected(ctrlCtx, leClient, identity, defaultLeaderTimings, s.log, func(lctx context.Context) {
 				s.setLeading(true)
 				defer s.setLeading(false)
-				wait, err := startControllers(lctx, cfg, rest.CopyConfig(internal), reg, metrics, s.log)
+				wait, err := startControllers(lctx, cfg, pki.CAPEM(), rest.CopyConfig(internal), reg, metrics, s.log)
 				if err != nil {
 					s.log.Error("controllers not started", "err", err)
 					<-lctx.Done()

@@ -300,6 +300,16 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: incluster, namespace: NS}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: client
+    image: IMG
+    args: [kube-get, /api/v1/namespaces/NS/pods/incluster]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: liveness, namespace: NS}
 spec:
   terminationGracePeriodSeconds: 1
@@ -349,6 +359,19 @@ spec:
 			if !strings.Contains(env, want) {
 				t.Errorf("environment lacks %s:\n%s", want, env)
 			}
+		}
+	})
+
+	t.Run("a client-go program in a pod reaches the API server with its service account", func(t *testing.T) {
+		c.waitFor("pod/incluster", "{.status.phase}", "Succeeded", func(s string) bool {
+			if s == "Failed" {
+				t.Fatalf("in-cluster client failed: %s", docker(t, "logs", dockerID(c.jsonpath("pod/incluster", "{.status.containerStatuses[0].containerID}"))))
+			}
+			return s == "Succeeded"
+		})
+		out := docker(t, "logs", dockerID(c.jsonpath("pod/incluster", "{.status.containerStatuses[0].containerID}")))
+		if !strings.Contains(out, `"name":"incluster"`) || !strings.Contains(out, `"serviceAccountName":"default"`) {
+			t.Errorf("in-cluster GET of its own pod printed %q", out)
 		}
 	})
 

@@ -22,9 +22,13 @@
 //	write FILE S   write S to FILE
 //	rm FILE        remove FILE
 //	burn FILE      use a whole CPU while FILE exists, idle otherwise; exit 0 on SIGTERM
+//	kube-get PATH  GET PATH from the API server with client-go's in-cluster
+//	               configuration (the service account token and CA mounted
+//	               in the pod, KUBERNETES_SERVICE_HOST/PORT), print the body;
+//	               exit 0 on 200
 //
-// lookup, write and rm use the real resolver and file system, not System:
-// they are for images on a real runtime.
+// lookup, write, rm and kube-get use the real resolver, network and file
+// system, not System: they are for images on a real runtime.
 package testimage
 
 import (
@@ -40,6 +44,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/rest"
 )
 
 // System is what the program needs from its environment.
@@ -82,6 +88,8 @@ func Main(args []string, sys System) int {
 		return serve(sys, arg(1))
 	case "get":
 		return get(sys, arg(1))
+	case "kube-get":
+		return kubeGet(sys, arg(1))
 	case "exit":
 		code, _ := strconv.Atoi(arg(1))
 		fmt.Fprintf(out, "stdout %d\n", code)
@@ -259,6 +267,35 @@ func get(sys System, url string) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// kubeGet is what a client-go program in a pod does: in-cluster
+// configuration, then one request.
+func kubeGet(sys System, path string) int {
+	cfg, err := rest.InClusterConfig()
+	if err != nil {
+		fmt.Fprintln(sys.Stderr(), err)
+		return 1
+	}
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		fmt.Fprintln(sys.Stderr(), err)
+		return 1
+	}
+	client.Timeout = 10 * time.Second
+	resp, err := client.Get(cfg.Host + path)
+	if err != nil {
+		fmt.Fprintln(sys.Stderr(), err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sys.Stdout().Write(body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(sys.Stderr(), resp.Status)
+		return 1
+	}
+	return 0
 }
 
 // ps lists /proc: "PID STATE CMDLINE" (a zombie has no command line).
