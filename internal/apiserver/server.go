@@ -37,7 +37,7 @@ type Config struct {
 	Storage       storage.Interface
 	Authenticator auth.Authenticator
 	// ServiceAccountTokens signs the tokens of serviceaccounts/token and
-	// authenticates them (before Authenticator); nil: that subresource
+	// authenticates them (after Authenticator); nil: that subresource
 	// answers 404 and no service account token is accepted.
 	ServiceAccountTokens *auth.ServiceAccountIssuer
 	// ServiceAccountAdmission runs Kubernetes' ServiceAccount admission on
@@ -111,7 +111,7 @@ type Server struct {
 	events *eventCache
 	// items keeps the encodings of list items; nil when disabled.
 	items *itemCache
-	// authn is Config.Authenticator, after service account tokens when
+	// authn is Config.Authenticator, then service account tokens when
 	// Config.ServiceAccountTokens is set.
 	authn auth.Authenticator
 }
@@ -148,7 +148,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("apiserver: ServiceAccountAdmission needs ServiceAccountTokens")
 	}
 	if cfg.ServiceAccountTokens != nil {
-		s.authn = auth.Chain{auth.ServiceAccountAuthenticator(cfg.ServiceAccountTokens, s.validateServiceAccountClaims), cfg.Authenticator}
+		// After the configured ones, so a client certificate wins over a
+		// token, as kube-apiserver's x509 authenticator comes first.
+		s.authn = auth.Chain{cfg.Authenticator, auth.ServiceAccountAuthenticator(cfg.ServiceAccountTokens, s.validateServiceAccountClaims)}
 	}
 	switch {
 	case cfg.ListCacheBytes == 0:

@@ -503,7 +503,9 @@ func bootstrapKubernetesService(ctx context.Context, cs kubernetes.Interface, cf
 		return fmt.Errorf("kubernetes service: %w", err)
 	}
 	addr := "127.0.0.1"
-	if ips := hostIPs(); len(ips) > 0 && ips[0].To4() != nil {
+	if ip := net.ParseIP(cfg.BindAddress); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() && ip.To4() != nil {
+		addr = ip.String() // the only address it listens on
+	} else if ips := hostIPs(); len(ips) > 0 && ips[0].To4() != nil {
 		addr = ips[0].String()
 	}
 	ep := &corev1.Endpoints{

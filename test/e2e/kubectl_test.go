@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +68,33 @@ func TestCreateCommands(t *testing.T) {
 	stderr := failKubectl(t, "", "create", "namespace", "e2e-create")
 	if !strings.Contains(stderr, `namespaces "e2e-create" already exists`) {
 		t.Errorf("duplicate create: %q", stderr)
+	}
+
+	// A service account's token, used alone (no client certificate).
+	mustKubectl(t, "", "create", "serviceaccount", "robot", "-n", "e2e-create")
+	token := strings.TrimSpace(mustKubectl(t, "", "create", "token", "robot", "-n", "e2e-create", "--duration", "15m"))
+	server := mustKubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.server}")
+	caData, err := base64.StdEncoding.DecodeString(mustKubectl(t, "", "config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(caFile, caData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty-kubeconfig")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withToken := func(tok string) result {
+		return kubectlWith(t, empty, "", "--server", server, "--certificate-authority", caFile, "--token", tok, "get", "serviceaccount", "robot", "-n", "e2e-create", "-o", "name")
+	}
+	if r := withToken(token); r.err != nil || strings.TrimSpace(r.stdout) != "serviceaccount/robot" {
+		t.Errorf("kubectl with the service account's token: %s", r)
+	}
+	mustKubectl(t, "", "delete", "serviceaccount", "robot", "-n", "e2e-create")
+	if r := withToken(token); r.err == nil || !strings.Contains(r.stderr, "Unauthorized") {
+		t.Errorf("token of a deleted service account: %s", r)
 	}
 }
 
@@ -243,7 +271,8 @@ func TestDelete(t *testing.T) {
 	if !strings.Contains(out, `configmap "a" deleted`) || !strings.Contains(out, `configmap "b" deleted`) {
 		t.Errorf("delete -l output:\n%s", out)
 	}
-	left := mustKubectl(t, "", "get", "configmaps", "-n", ns, "-o", "name")
+	// Every namespace also has kube-root-ca.crt, as in Kubernetes.
+	left := mustKubectl(t, "", "get", "configmaps", "-n", ns, "-o", "name", "--field-selector", "metadata.name!=kube-root-ca.crt")
 	if strings.TrimSpace(left) != "configmap/c" {
 		t.Errorf("left after delete -l: %q", left)
 	}

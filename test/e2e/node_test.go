@@ -34,7 +34,7 @@ type nodeCluster struct {
 	proc     *gantryProcess
 }
 
-func startNodeCluster(t *testing.T) *nodeCluster {
+func startNodeCluster(t *testing.T, extraArgs ...string) *nodeCluster {
 	t.Helper()
 	needDocker(t)
 	b := make([]byte, 3)
@@ -54,7 +54,7 @@ func startNodeCluster(t *testing.T) *nodeCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.args = []string{"--node-name", c.nodeName, "--cluster-cidr", cidr, "--node-lease-seconds", "8", "--agent-port", strconv.Itoa(agentPort)}
+	c.args = append([]string{"--node-name", c.nodeName, "--cluster-cidr", cidr, "--node-lease-seconds", "8", "--agent-port", strconv.Itoa(agentPort)}, extraArgs...)
 	t.Cleanup(func() {
 		if c.proc != nil {
 			c.proc.stop()
@@ -240,7 +240,9 @@ func testImage(t *testing.T) string {
 }
 
 func TestNodeAgent(t *testing.T) {
-	c := startNodeCluster(t)
+	// Listening on every address, as by default, so that pods reach the
+	// API server through the kubernetes service.
+	c := startNodeCluster(t, "--bind-address", "0.0.0.0")
 	img := testImage(t)
 	ns := "node-e2e"
 	c.ns = ns
