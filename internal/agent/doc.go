@@ -10,7 +10,8 @@
 // puts on them) and moves it one step toward the spec:
 //
 //	no sandbox / sandbox dead ──► new sandbox (IP from the node's podCIDR)
-//	volumes ──► prepared (configMap/secret/downwardAPI/token files swapped atomically)
+//	volumes ──► prepared (configMap/secret/downwardAPI/token files swapped atomically;
+//	            secret, projected and memory emptyDir volumes on a node tmpfs, tmpfs.go)
 //	init containers ──► one at a time, each must exit 0
 //	app containers ──► created and started together
 //	exited container ──► restarted per restartPolicy, after the crash-loop back-off

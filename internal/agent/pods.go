@@ -618,6 +618,9 @@ func (a *Agent) removePod(ctx context.Context, uid types.UID, state *podState) e
 		}
 		a.ipam.release(sb.IP)
 	}
+	if err := UnmountUnder(a.podDir(uid)); err != nil {
+		return fmt.Errorf("remove pod directory: %w", err)
+	}
 	if err := os.RemoveAll(a.podDir(uid)); err != nil {
 		return fmt.Errorf("remove pod directory: %w", err)
 	}

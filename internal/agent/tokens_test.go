@@ -80,7 +80,13 @@ func newVolumeAgent(t *testing.T, srv *tokenServer) *Agent {
 	client := fake.NewClientset()
 	client.PrependReactor("create", "serviceaccounts", srv.react)
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := New(Config{NodeName: "node-a", StateDir: t.TempDir()}, client, nil, log)
+	dir := t.TempDir()
+	t.Cleanup(func() {
+		if err := UnmountUnder(dir); err != nil {
+			t.Error(err)
+		}
+	})
+	a := New(Config{NodeName: "node-a", StateDir: dir}, client, nil, log)
 	a.tokens.now = srv.clock.Now
 	cms := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	if err := cms.Add(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "kube-root-ca.crt", Namespace: "apps"}, Data: map[string]string{"ca.crt": "CA"}}); err != nil {

@@ -83,13 +83,16 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod) (volumeMounts
 		switch {
 		case v.EmptyDir != nil:
 			if v.EmptyDir.Medium == corev1.StorageMediumMemory {
-				m = container.Mount{Type: container.MountTmpfs}
+				// One tmpfs on the node that every container of the pod
+				// shares (tmpfs.go).
+				var size int64
 				if v.EmptyDir.SizeLimit != nil {
-					m.SizeBytes = v.EmptyDir.SizeLimit.Value()
+					size = v.EmptyDir.SizeLimit.Value()
 				}
-				break
+				err = mountTmpfs(dir, size)
+			} else {
+				err = os.MkdirAll(dir, 0o777)
 			}
-			err = os.MkdirAll(dir, 0o777)
 			if err == nil {
 				// Any user of the pod may write it, as in Kubernetes.
 				err = os.Chmod(dir, 0o777)
@@ -101,6 +104,9 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod) (volumeMounts
 		case v.ConfigMap != nil, v.Secret != nil, v.DownwardAPI != nil, v.Projected != nil:
 			var files map[string]fileContent
 			files, err = a.volumeFiles(ctx, pod, v)
+			if err == nil && (v.Secret != nil || v.Projected != nil) {
+				err = mountTmpfs(dir, 0) // secrets and tokens stay off the disk
+			}
 			if err == nil {
 				err = writeAtomic(dir, files)
 			}

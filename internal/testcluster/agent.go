@@ -39,6 +39,14 @@ func AgentConfig(t testing.TB, name string, rt *fake.Runtime) agent.Config {
 	cfg := agent.DefaultConfig()
 	cfg.NodeName = name
 	cfg.StateDir = t.TempDir()
+	// Memory-backed volumes of pods still on the node when the test ends
+	// stay mounted (as they do when an agent stops): unmount them before
+	// the directory is removed (cleanups run last-registered first).
+	t.Cleanup(func() {
+		if err := agent.UnmountUnder(cfg.StateDir); err != nil {
+			t.Error(err)
+		}
+	})
 	cfg.LeaseDuration = 4 * time.Second
 	cfg.StatusInterval = 10 * time.Second
 	cfg.RelistInterval = 100 * time.Millisecond

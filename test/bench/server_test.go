@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/gantry-dev/gantry/internal/agent"
 	"github.com/gantry-dev/gantry/internal/testcluster"
 )
 
@@ -40,6 +41,12 @@ type process struct {
 // returns at once; the caller waits with waitReady.
 func launch(b *testing.B, dataDir string, extra ...string) *process {
 	b.Helper()
+	// A stopped agent leaves its pods' memory-backed volumes mounted.
+	b.Cleanup(func() {
+		if err := agent.UnmountUnder(dataDir); err != nil {
+			b.Error(err)
+		}
+	})
 	bin := binaryPath(b)
 	port, err := freePort()
 	if err != nil {

@@ -84,6 +84,7 @@ func TestAgentJoin(t *testing.T) {
 	cidr := fmt.Sprintf("10.%d.0.0/16", 150+int(b[0])%50)
 	dir := t.TempDir()
 	t.Cleanup(func() {
+		defer unmountUnder(t, dir)
 		// Agents leave their containers running when they stop or die.
 		for _, node := range []string{first, second} {
 			out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=io.gantry.node="+node).Output()

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +73,7 @@ func startNodeCluster(t *testing.T, extraArgs ...string) *nodeCluster {
 		}
 		_ = exec.Command("docker", "network", "rm", "gantry-"+strings.ReplaceAll(cidr, "/", "-")).Run()
 		removeProxyTable(c.nodeName)
+		unmountUnder(t, c.dir)
 	})
 	c.start()
 	return c
@@ -361,6 +363,24 @@ spec:
 			if !strings.Contains(env, want) {
 				t.Errorf("environment lacks %s:\n%s", want, env)
 			}
+		}
+		// The secret's files are in memory on the node, as the kubelet
+		// keeps them; the ConfigMap's on disk.
+		mountinfo, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			t.Fatal(err)
+		}
+		uid := c.jsonpath("pod/config", "{.metadata.uid}")
+		secretDir, configDir := false, false
+		for _, line := range strings.Split(string(mountinfo), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 8 && strings.HasPrefix(f[4], c.dir+"/") && strings.Contains(f[4], uid) {
+				secretDir = secretDir || strings.HasSuffix(f[4], "/volumes/secret") && slices.Contains(f, "tmpfs")
+				configDir = configDir || strings.HasSuffix(f[4], "/volumes/config")
+			}
+		}
+		if !secretDir || configDir {
+			t.Errorf("secret volume on a tmpfs: %v (want true); configMap volume mounted: %v (want false)", secretDir, configDir)
 		}
 	})
 

@@ -40,8 +40,8 @@ var errorTable = []struct {
 //     client has no working connection: then it is also ErrUnavailable,
 //     because a request to an unreachable etcd waits for a connection
 //     until the context ends;
-//   - the client connection being closed (code Canceled while ctx is
-//     live) → ErrUnavailable;
+//   - the client connection being closed (code Canceled, or a plain
+//     context.Canceled, while ctx is live) → ErrUnavailable;
 //   - a stopped raft node (raftStopped) → ErrUnavailable.
 func (s *Store) translate(ctx context.Context, err error) error {
 	if err == nil {
@@ -60,6 +60,11 @@ func (s *Store) translate(ctx context.Context, err error) error {
 	}
 	switch grpcCode(err) {
 	case codes.Unavailable, codes.Canceled:
+		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if errors.Is(err, context.Canceled) {
+		// Not the caller's context (checked above) but the client's own,
+		// as a watch reports it when the server goes away under it.
 		return fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
 	}
 	if raftStopped(err) {
