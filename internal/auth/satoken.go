@@ -168,6 +168,7 @@ func (i *ServiceAccountIssuer) Verify(token string) (*ServiceAccountClaims, erro
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(i.now),
 		jwt.WithLeeway(time.Minute),
+		jwt.WithStrictDecoding(), // one encoding per token: no spare bits
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: service account token: %w", ErrInvalidCredentials, err)

@@ -14,7 +14,7 @@ import (
 	"github.com/gantry-dev/gantry/internal/auth"
 )
 
-func newIssuer(t *testing.T, dir string) *auth.ServiceAccountIssuer {
+func newIssuer(t testing.TB, dir string) *auth.ServiceAccountIssuer {
 	t.Helper()
 	key, err := auth.LoadOrCreateServiceAccountKey(filepath.Join(dir, auth.ServiceAccountKeyFile))
 	if err != nil {
@@ -148,4 +148,37 @@ func TestServiceAccountAuthenticator(t *testing.T) {
 	if _, err := authn.Authenticate(req); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Fatalf("static token: %v, want ErrUnauthenticated so the token store is asked", err)
 	}
+}
+
+// FuzzServiceAccountVerify: any bearer token is refused with one of the
+// two error classes, or accepted only if it is a token the issuer signed
+// (a valid token with one byte changed never verifies).
+func FuzzServiceAccountVerify(f *testing.F) {
+	iss := newIssuer(f, f.TempDir())
+	valid, err := iss.Issue(claims(time.Hour))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid, 0, byte(0))
+	f.Add(valid, 40, byte('A'))
+	f.Add("eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2t1YmVybmV0ZXMuZGVmYXVsdC5zdmMuY2x1c3Rlci5sb2NhbCJ9.", 0, byte(0))
+	f.Add("a.b.c", 1, byte('.'))
+	f.Fuzz(func(t *testing.T, token string, at int, b byte) {
+		if len(token) > 0 && b != 0 {
+			i := (at%len(token) + len(token)) % len(token)
+			token = token[:i] + string([]byte{b}) + token[i+1:]
+		}
+		c, err := iss.Verify(token)
+		if err != nil {
+			if !errors.Is(err, auth.ErrUnauthenticated) && !errors.Is(err, auth.ErrInvalidCredentials) {
+				t.Fatalf("unexpected error class: %v", err)
+			}
+			return
+		}
+		if token != valid {
+			// Any other text changes the signed input or the signature
+			// (strict decoding: no second encoding of the same bytes).
+			t.Fatalf("a token the issuer did not sign verified: %q -> %+v", token, c)
+		}
+	})
 }
