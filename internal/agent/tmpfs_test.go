@@ -81,3 +81,38 @@ func TestUnescapeMountPath(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestMemoryVolumeSize(t *testing.T) {
+	limits := func(mem string) corev1.ResourceRequirements {
+		return corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)}}
+	}
+	q := func(s string) *resource.Quantity { v := resource.MustParse(s); return &v }
+	for _, tt := range []struct {
+		name       string
+		containers []corev1.ResourceRequirements
+		init       []corev1.ResourceRequirements
+		sizeLimit  *resource.Quantity
+		want       int64
+	}{
+		{"nothing set: kernel default", []corev1.ResourceRequirements{{}}, nil, nil, 0},
+		{"sizeLimit only", []corev1.ResourceRequirements{{}}, nil, q("1Mi"), 1 << 20},
+		{"pod limit: sum of containers", []corev1.ResourceRequirements{limits("64Mi"), limits("32Mi")}, nil, nil, 96 << 20},
+		{"one container without a limit: no pod limit", []corev1.ResourceRequirements{limits("64Mi"), {}}, nil, nil, 0},
+		{"a larger init container", []corev1.ResourceRequirements{limits("64Mi")}, []corev1.ResourceRequirements{limits("128Mi")}, nil, 128 << 20},
+		{"smaller sizeLimit wins", []corev1.ResourceRequirements{limits("64Mi")}, nil, q("16Mi"), 16 << 20},
+		{"larger sizeLimit is capped", []corev1.ResourceRequirements{limits("64Mi")}, nil, q("1Gi"), 64 << 20},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := &corev1.Pod{}
+			for _, r := range tt.containers {
+				pod.Spec.Containers = append(pod.Spec.Containers, corev1.Container{Resources: r})
+			}
+			for _, r := range tt.init {
+				pod.Spec.InitContainers = append(pod.Spec.InitContainers, corev1.Container{Resources: r})
+			}
+			if got := memoryVolumeSize(pod, &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: tt.sizeLimit}); got != tt.want {
+				t.Fatalf("size %d, want %d", got, tt.want)
+			}
+		})
+	}
+}

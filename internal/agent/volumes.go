@@ -21,6 +21,39 @@ import (
 
 func numCPU() int { return runtime.NumCPU() }
 
+// memoryVolumeSize is the size of a memory emptyDir's tmpfs, as the
+// kubelet computes it: the pod's memory limit when every container has
+// one (the sum of the app containers' limits, or the largest init
+// container's if that is more), or the volume's sizeLimit if that is
+// smaller; 0 (the kernel's default, half of memory) when neither is set.
+func memoryVolumeSize(pod *corev1.Pod, ed *corev1.EmptyDirVolumeSource) int64 {
+	var size int64
+	limited := len(pod.Spec.Containers) > 0
+	var sum int64
+	for _, c := range pod.Spec.Containers {
+		q, ok := c.Resources.Limits[corev1.ResourceMemory]
+		if !ok {
+			limited = false
+			break
+		}
+		sum += q.Value()
+	}
+	if limited {
+		size = sum
+		for _, c := range pod.Spec.InitContainers {
+			if q, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && q.Value() > size {
+				size = q.Value()
+			}
+		}
+	}
+	if ed.SizeLimit != nil {
+		if v := ed.SizeLimit.Value(); v > 0 && (size == 0 || v < size) {
+			size = v
+		}
+	}
+	return size
+}
+
 // volumeMounts maps each of a pod's volume names to what mounts it.
 type volumeMounts map[string]container.Mount
 
@@ -85,11 +118,7 @@ func (a *Agent) setupVolumes(ctx context.Context, pod *corev1.Pod) (volumeMounts
 			if v.EmptyDir.Medium == corev1.StorageMediumMemory {
 				// One tmpfs on the node that every container of the pod
 				// shares (tmpfs.go).
-				var size int64
-				if v.EmptyDir.SizeLimit != nil {
-					size = v.EmptyDir.SizeLimit.Value()
-				}
-				err = mountTmpfs(dir, size)
+				err = mountTmpfs(dir, memoryVolumeSize(pod, v.EmptyDir))
 			} else {
 				err = os.MkdirAll(dir, 0o777)
 			}
