@@ -1,6 +1,8 @@
 package admission
 
 import (
+	"strings"
+
 	corev1 "k8s.io/api/core/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 )
@@ -81,7 +83,7 @@ func ServiceAccountToken(pod *corev1.Pod, sa *corev1.ServiceAccount) {
 // isTokenVolume reports whether v is a kube-api-access volume this
 // plugin made.
 func isTokenVolume(v corev1.Volume) bool {
-	if v.Projected == nil || len(v.Name) <= len(ServiceAccountVolumePrefix) || v.Name[:len(ServiceAccountVolumePrefix)] != ServiceAccountVolumePrefix {
+	if v.Projected == nil || !strings.HasPrefix(v.Name, ServiceAccountVolumePrefix) {
 		return false
 	}
 	for _, s := range v.Projected.Sources {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 
 	"github.com/gantry-dev/gantry/internal/auth"
 )
@@ -63,7 +64,7 @@ func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, req 
 		return err
 	}
 	if tr.Spec.ExpirationSeconds == nil {
-		tr.Spec.ExpirationSeconds = ptrTo[int64](defaultTokenSeconds)
+		tr.Spec.ExpirationSeconds = ptr.To[int64](defaultTokenSeconds)
 	}
 	if len(tr.Spec.Audiences) == 0 {
 		tr.Spec.Audiences = issuer.Audiences()
@@ -223,5 +224,3 @@ func (s *Server) getObject(ctx context.Context, gvr schema.GroupVersionResource,
 	}
 	return s.objectStore(res).get(ctx, ns, name)
 }
-
-func ptrTo[T any](v T) *T { return &v }
