@@ -10,6 +10,10 @@ import (
 	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 	"k8s.io/kubectl/pkg/cmd/plugin"
 	cmdutil "k8s.io/kubectl/pkg/cmd/util"
+
+	// Loads kubectl's message catalog only when kubectl runs; imported
+	// here, its init runs before kubectl's packages translate anything.
+	_ "github.com/gantry-dev/gantry/internal/cli/kubectltext"
 )
 
 // newKubectlCommand embeds the real kubectl. Unless KUBECONFIG or
