@@ -32,6 +32,7 @@ func newKubectlCommand() *cobra.Command {
 				}
 				os.Setenv("KUBECONFIG", filepath.Join(dataDir, "kubeconfig.yaml"))
 			}
+			setKubectlVersion()
 			streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 			kc := kubectlcmd.NewDefaultKubectlCommandWithArgs(kubectlcmd.KubectlOptions{
 				PluginHandler: kubectlcmd.NewDefaultPluginHandler(plugin.ValidPluginFilenamePrefixes),

@@ -233,6 +233,13 @@ func TestDiscoveryAndExplain(t *testing.T) {
 	if !strings.Contains(out, "Number of desired pods") {
 		t.Errorf("explain output:\n%s", out)
 	}
+	// The embedded kubectl knows its release, and the server's is the
+	// same, so no skew warning.
+	r := kubectl(t, "", "version")
+	if r.err != nil || !regexp.MustCompile(`(?m)^Client Version: v1\.\d+\.\d+$`).MatchString(r.stdout) ||
+		!strings.Contains(r.stdout, "Server Version: v1.") || strings.Contains(r.stderr, "Warning") {
+		t.Errorf("kubectl version: %s", r)
+	}
 }
 
 // TestErrorMessages checks that errors read as Kubernetes prints them.
