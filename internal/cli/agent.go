@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gantry-dev/gantry/internal/logging"
+	"github.com/gantry-dev/gantry/internal/memtrim"
 	"github.com/gantry-dev/gantry/internal/node"
 )
 
@@ -18,6 +19,7 @@ func newAgentCommand() *cobra.Command {
 	cfg := node.DefaultConfig()
 	var leaseSeconds int
 	logCfg := logging.DefaultConfig()
+	trimCfg := memtrim.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "agent --server URL --token TOKEN",
 		Short: "Join a cluster as a node and run its pods on Docker Engine",
@@ -32,6 +34,7 @@ func newAgentCommand() *cobra.Command {
 			log := logging.New(logCfg, os.Stderr)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go memtrim.Run(ctx, trimCfg, log)
 			return node.New(cfg, nil, log).Run(ctx)
 		},
 	}
@@ -41,6 +44,7 @@ func newAgentCommand() *cobra.Command {
 	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the node's credentials, pod volumes and runtime files")
 	f.StringToStringVar(&cfg.Labels, "node-labels", nil, "labels added to the Node (key=value,…)")
 	addNodeFlags(f, &cfg, &leaseSeconds)
+	addProcessFlags(f, &trimCfg)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")
 	f.StringVar(&logCfg.Format, "log-format", logCfg.Format, "text or json")
 	return cmd

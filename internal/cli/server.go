@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gantry-dev/gantry/internal/logging"
+	"github.com/gantry-dev/gantry/internal/memtrim"
 	"github.com/gantry-dev/gantry/internal/node"
 	"github.com/gantry-dev/gantry/internal/server"
 )
@@ -25,6 +26,7 @@ func newServerCommand() *cobra.Command {
 	var disableAgent bool
 	var leaseSeconds int
 	logCfg := logging.DefaultConfig()
+	trimCfg := memtrim.DefaultConfig()
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run the control plane (embedded etcd, API server, scheduler, controllers) and a node agent",
@@ -36,6 +38,7 @@ func newServerCommand() *cobra.Command {
 			log := logging.New(logCfg, os.Stderr)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			go memtrim.Run(ctx, trimCfg, log)
 			srv := server.New(cfg, log)
 			if disableAgent {
 				return srv.Run(ctx)
@@ -65,6 +68,7 @@ func newServerCommand() *cobra.Command {
 	f.IntVar(&cfg.ListCacheMiB, "list-cache-mb", cfg.ListCacheMiB, "MiB of encoded list items the API server keeps to answer repeated LISTs without re-encoding (0 disables)")
 	f.BoolVar(&disableAgent, "disable-agent", false, "run the control plane only, without a node agent on this machine")
 	addNodeFlags(f, &nodeCfg, &leaseSeconds)
+	addProcessFlags(f, &trimCfg)
 	f.StringVar(&logCfg.Level, "log-level", logCfg.Level, "debug, info, warn or error")
 	f.StringVar(&logCfg.Format, "log-format", logCfg.Format, "text or json")
 	return cmd
@@ -76,6 +80,11 @@ func addNodeFlags(f *pflag.FlagSet, cfg *node.Config, leaseSeconds *int) {
 	f.StringVar(&cfg.DockerHost, "docker-host", cfg.DockerHost, "Docker Engine address (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
 	f.IntVar(leaseSeconds, "node-lease-seconds", int(cfg.Agent.LeaseDuration/time.Second), "duration of the node's Lease; it is renewed every quarter of it")
 	f.IntVar(&cfg.Agent.StreamingPort, "agent-port", cfg.Agent.StreamingPort, "HTTPS port of the agent's logs/exec/port-forward endpoint (the kubelet's 10250)")
+}
+
+// addProcessFlags adds the flags that tune the process itself.
+func addProcessFlags(f *pflag.FlagSet, trim *memtrim.Config) {
+	f.DurationVar(&trim.Interval, "memory-trim-interval", trim.Interval, "while idle, return the Go heap's free memory to the system this often (0: leave it to the Go runtime)")
 }
 
 // runWithAgent runs the control plane and, once it is ready, a node agent

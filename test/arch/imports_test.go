@@ -15,7 +15,7 @@ const module = "github.com/gantry-dev/gantry/"
 // Composition roots may import whatever they compose.
 var allowed = map[string][]string{
 	"cmd/gantry":               {"internal/cli"},
-	"internal/cli":             {"internal/server", "internal/node", "internal/logging", "internal/version", "internal/cli/kubectltext"},
+	"internal/cli":             {"internal/server", "internal/node", "internal/logging", "internal/version", "internal/cli/kubectltext", "internal/memtrim"},
 	"internal/cli/kubectltext": {},
 	"internal/server":          {"*"},
 	"internal/node":            {"*"},
@@ -40,6 +40,7 @@ var allowed = map[string][]string{
 	"internal/dashboard":       {},
 	"internal/logging":         {},
 	"internal/version":         {},
+	"internal/memtrim":         {},
 	"internal/testcluster":     {"*"},
 	"internal/fixture":         {"*"},
 	"test/...":                 {"*"},
