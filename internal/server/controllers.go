@@ -65,20 +65,6 @@ func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Co
 		return c
 	}
 
-	nsConfig := clientConfig(namespace.Name)
-	kube, err := kubernetes.NewForConfig(nsConfig)
-	if err != nil {
-		return nil, fmt.Errorf("namespace controller client: %w", err)
-	}
-	dyn, err := dynamic.NewForConfig(nsConfig)
-	if err != nil {
-		return nil, fmt.Errorf("namespace controller client: %w", err)
-	}
-	namespaces, err := namespace.New(namespace.DefaultConfig(), kube, dyn, reg, log)
-	if err != nil {
-		return nil, err
-	}
-
 	// One informer factory for the controllers that use typed caches, the
 	// scheduler and the garbage collector, so that each pod (and every
 	// other object) is watched and decoded once, not once per component.
@@ -94,6 +80,20 @@ func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Co
 		return nil, fmt.Errorf("informer client: %w", err)
 	}
 	factory := newSharedFactory(informerClient)
+
+	nsConfig := clientConfig(namespace.Name)
+	kube, err := kubernetes.NewForConfig(nsConfig)
+	if err != nil {
+		return nil, fmt.Errorf("namespace controller client: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(nsConfig)
+	if err != nil {
+		return nil, fmt.Errorf("namespace controller client: %w", err)
+	}
+	namespaces, err := namespace.New(namespace.DefaultConfig(), kube, dyn, reg, factory, log)
+	if err != nil {
+		return nil, err
+	}
 
 	mdClient, err := metadata.NewForConfig(clientConfig(gc.Name))
 	if err != nil {
@@ -233,8 +233,9 @@ func (s nodeControllerSet) collectors() []prometheus.Collector {
 }
 
 // newNodeControllers builds node IPAM, node lifecycle, EndpointSlice,
-// ServiceAccount and root CA certificate (publishing caPEM) controllers,
-// each with its own typed client.
+// ServiceAccount, root CA certificate (publishing caPEM) and service load
+// balancer controllers, each with its own typed client, on the shared
+// informer factory.
 func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	add := func(name string, build func(kube kubernetes.Interface) (builtController, error)) error {
@@ -253,18 +254,18 @@ func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) 
 	err := add(nodeipam.Name, func(kube kubernetes.Interface) (builtController, error) {
 		cfg := nodeipam.DefaultConfig()
 		cfg.ClusterCIDR, cfg.MaskSize = sc.ClusterCIDR, sc.NodeCIDRMaskSize
-		return nodeipam.New(cfg, kube, log)
+		return nodeipam.New(cfg, kube, factory, log)
 	})
 	if err == nil {
 		err = add(serviceaccount.Name, func(kube kubernetes.Interface) (builtController, error) {
-			return serviceaccount.New(serviceaccount.DefaultConfig(), kube, log)
+			return serviceaccount.New(serviceaccount.DefaultConfig(), kube, factory, log)
 		})
 	}
 	if err == nil {
 		err = add(rootcacert.Name, func(kube kubernetes.Interface) (builtController, error) {
 			cfg := rootcacert.DefaultConfig()
 			cfg.CACert = caPEM
-			return rootcacert.New(cfg, kube, log)
+			return rootcacert.New(cfg, kube, factory, log)
 		})
 	}
 	if err == nil {
@@ -293,7 +294,7 @@ func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) 
 			reserve(sc.IngressHTTPSPort, "the ingress controller")
 			reserve(sc.Port, "the API server")
 			reserve(10250, "the node agent")
-			return servicelb.New(cfg, kube, log)
+			return servicelb.New(cfg, kube, factory, log)
 		})
 	}
 	return set, err

@@ -58,9 +58,11 @@ type Controller struct {
 	targets []schema.GroupVersionResource // namespaced resources to empty
 	log     *slog.Logger
 	factory informers.SharedInformerFactory
-	lister  corelisters.NamespaceLister
-	synced  cache.InformerSynced
-	ctrl    *controller.Controller
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	lister     corelisters.NamespaceLister
+	synced     cache.InformerSynced
+	ctrl       *controller.Controller
 
 	mu  sync.Mutex
 	ran bool
@@ -70,7 +72,10 @@ var _ controller.Reconciler = (*Controller)(nil)
 
 // New builds the controller. Objects are deleted and listed through dyn for
 // every namespaced resource of reg with its own storage. It does no I/O.
-func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, reg *api.Registry, log *slog.Logger) (*Controller, error) {
+// Its namespace informer comes from factory, shared with other controllers
+// (the caller starts and shuts it down), or from a factory of its own when
+// factory is nil.
+func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, reg *api.Registry, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	def := DefaultConfig()
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
@@ -88,7 +93,10 @@ func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, reg *api.
 		}
 	}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	}
 	inf := c.factory.Core().V1().Namespaces()
 	c.lister = inf.Lister()
 	c.synced = inf.Informer().HasSynced
@@ -97,10 +105,10 @@ func New(cfg Config, kube kubernetes.Interface, dyn dynamic.Interface, reg *api.
 			c.ctrl.Enqueue(ns.Name)
 		}
 	}
-	if _, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := inf.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    enqueue,
 		UpdateFunc: func(_, obj any) { enqueue(obj) },
-	}); err != nil {
+	}, cfg.ResyncPeriod); err != nil {
 		return nil, fmt.Errorf("namespace: event handler: %w", err)
 	}
 	return c, nil
@@ -120,7 +128,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Unlock()
 
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return nil // ctx ended
 	}

@@ -214,7 +214,7 @@ func TestNamespaceController(t *testing.T) {
 			fc := newFakeCluster(t, reg, tt.namespaces, tt.objects...)
 			cfg := namespace.DefaultConfig()
 			cfg.ContentRecheck = 20 * time.Millisecond
-			c, err := namespace.New(cfg, fc.kube, fc.dyn, reg, testLogger(t))
+			c, err := namespace.New(cfg, fc.kube, fc.dyn, reg, nil, testLogger(t))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -65,11 +65,13 @@ type Controller struct {
 	kube    kubernetes.Interface
 	log     *slog.Logger
 	factory informers.SharedInformerFactory
-	lister  corelisters.NodeLister
-	synced  cache.InformerSynced
-	ctrl    *controller.Controller
-	events  record.EventBroadcaster
-	record  record.EventRecorder
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	lister     corelisters.NodeLister
+	synced     cache.InformerSynced
+	ctrl       *controller.Controller
+	events     record.EventBroadcaster
+	record     record.EventRecorder
 
 	mu     sync.Mutex
 	set    *cidrSet
@@ -81,8 +83,11 @@ type Controller struct {
 
 var _ controller.Reconciler = (*Controller)(nil)
 
-// New builds the controller. It checks cfg and does no I/O.
-func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, error) {
+// New builds the controller. It checks cfg and does no I/O. Its node
+// informer comes from factory, shared with other controllers (the caller
+// starts and shuts it down), or from a factory of its own when factory is
+// nil.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	def := DefaultConfig()
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
@@ -97,7 +102,10 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 	log = logging.Component(log, "controller").With("controller", Name)
 	c := &Controller{cfg: cfg, kube: kube, log: log, set: set, byNode: map[string]netip.Prefix{}, explained: map[string]bool{}}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, 0)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, 0)
+	}
 	inf := c.factory.Core().V1().Nodes()
 	c.lister = inf.Lister()
 	c.synced = inf.Informer().HasSynced
@@ -138,7 +146,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
 	defer c.events.Shutdown()
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced) {
 		return nil // ctx ended
 	}

@@ -29,7 +29,7 @@ func TestRunRebuildsBeforeAllocating(t *testing.T) {
 	}
 	objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "new"}})
 	kube := fake.NewClientset(objs...)
-	c, err := New(Config{ClusterCIDR: "10.42.0.0/16", MaskSize: 24, Workers: 1}, kube, nil)
+	c, err := New(Config{ClusterCIDR: "10.42.0.0/16", MaskSize: 24, Workers: 1}, kube, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,14 +75,19 @@ func DefaultConfig() Config { return Config{Workers: 2, ResyncPeriod: 5 * time.M
 
 // Controller keeps the kube-root-ca.crt ConfigMap in every namespace.
 type Controller struct {
-	kube     kubernetes.Interface
-	log      *slog.Logger
-	caCert   string
-	factory  informers.SharedInformerFactory
-	nsLister corelisters.NamespaceLister
-	cmLister corelisters.ConfigMapLister
-	synced   []cache.InformerSynced
-	ctrl     *controller.Controller
+	kube    kubernetes.Interface
+	log     *slog.Logger
+	caCert  string
+	factory informers.SharedInformerFactory
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	// configMaps watches only the kube-root-ca.crt ConfigMaps, so it is
+	// this controller's own, run by Run.
+	configMaps cache.SharedIndexInformer
+	nsLister   corelisters.NamespaceLister
+	cmLister   corelisters.ConfigMapLister
+	synced     []cache.InformerSynced
+	ctrl       *controller.Controller
 
 	mu  sync.Mutex
 	ran bool
@@ -91,8 +96,10 @@ type Controller struct {
 var _ controller.Reconciler = (*Controller)(nil)
 
 // New builds the controller. It does no I/O. It returns ErrNoCACert when
-// cfg.CACert is empty.
-func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, error) {
+// cfg.CACert is empty. Its namespace informer comes from factory, shared
+// with other controllers (the caller starts and shuts it down), or from a
+// factory of its own when factory is nil.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	if len(cfg.CACert) == 0 {
 		return nil, ErrNoCACert
 	}
@@ -102,17 +109,17 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 	log = logging.Component(log, "controller").With("controller", Name)
 	c := &Controller{kube: kube, log: log, caCert: string(cfg.CACert)}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	}
 	nsInf := c.factory.Core().V1().Namespaces()
-	// The factory is this controller's own, so its ConfigMap informer can
-	// be the filtered one.
-	cmInf := c.factory.InformerFor(&corev1.ConfigMap{}, func(kube kubernetes.Interface, resync time.Duration) cache.SharedIndexInformer {
-		return coreinformers.NewFilteredConfigMapInformer(kube, metav1.NamespaceAll, resync,
-			cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
-			func(o *metav1.ListOptions) {
-				o.FieldSelector = fields.OneTermEqualSelector("metadata.name", ConfigMapName).String()
-			})
-	})
+	cmInf := coreinformers.NewFilteredConfigMapInformer(kube, metav1.NamespaceAll, cfg.ResyncPeriod,
+		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+		func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("metadata.name", ConfigMapName).String()
+		})
+	c.configMaps = cmInf
 	c.nsLister, c.cmLister = nsInf.Lister(), corelisters.NewConfigMapLister(cmInf.GetIndexer())
 	c.synced = []cache.InformerSynced{nsInf.Informer().HasSynced, cmInf.HasSynced}
 
@@ -121,10 +128,10 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 			c.ctrl.Enqueue(ns.Name)
 		}
 	}
-	if _, err := nsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := nsInf.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    onNamespace,
 		UpdateFunc: func(_, obj any) { onNamespace(obj) },
-	}); err != nil {
+	}, cfg.ResyncPeriod); err != nil {
 		return nil, fmt.Errorf("rootcacert: event handler: %w", err)
 	}
 	onConfigMap := func(obj any) {
@@ -159,7 +166,12 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Unlock()
 
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { c.configMaps.RunWithContext(ctx) })
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended
 	}

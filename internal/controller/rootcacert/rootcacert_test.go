@@ -28,7 +28,7 @@ func configMap(data, annotations, labels map[string]string) *corev1.ConfigMap {
 }
 
 func TestNewWithoutCA(t *testing.T) {
-	if _, err := New(DefaultConfig(), fake.NewClientset(), nil); !errors.Is(err, ErrNoCACert) {
+	if _, err := New(DefaultConfig(), fake.NewClientset(), nil, nil); !errors.Is(err, ErrNoCACert) {
 		t.Fatalf("New without a CA: err = %v, want %v", err, ErrNoCACert)
 	}
 }
@@ -125,12 +125,13 @@ func TestReconcile(t *testing.T) {
 			kube := fake.NewClientset(objs...)
 			cfg := DefaultConfig()
 			cfg.CACert = []byte(testCA)
-			c, err := New(cfg, kube, nil)
+			c, err := New(cfg, kube, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithCancel(t.Context())
 			c.factory.Start(ctx.Done())
+			go c.configMaps.RunWithContext(ctx)
 			defer c.factory.Shutdown() // after cancel: Shutdown waits for the informers
 			defer cancel()
 			if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
@@ -178,7 +179,7 @@ func TestRunRestoresTamperedConfigMap(t *testing.T) {
 	kube := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a"}})
 	cfg := DefaultConfig()
 	cfg.CACert = []byte(testCA)
-	c, err := New(cfg, kube, nil)
+	c, err := New(cfg, kube, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

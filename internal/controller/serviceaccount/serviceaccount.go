@@ -47,13 +47,15 @@ func DefaultConfig() Config { return Config{Workers: 2, ResyncPeriod: 5 * time.M
 
 // Controller keeps a default ServiceAccount in every namespace.
 type Controller struct {
-	kube     kubernetes.Interface
-	log      *slog.Logger
-	factory  informers.SharedInformerFactory
-	nsLister corelisters.NamespaceLister
-	saLister corelisters.ServiceAccountLister
-	synced   []cache.InformerSynced
-	ctrl     *controller.Controller
+	kube    kubernetes.Interface
+	log     *slog.Logger
+	factory informers.SharedInformerFactory
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	nsLister   corelisters.NamespaceLister
+	saLister   corelisters.ServiceAccountLister
+	synced     []cache.InformerSynced
+	ctrl       *controller.Controller
 
 	mu  sync.Mutex
 	ran bool
@@ -61,15 +63,20 @@ type Controller struct {
 
 var _ controller.Reconciler = (*Controller)(nil)
 
-// New builds the controller. It does no I/O.
-func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, error) {
+// New builds the controller. It does no I/O. Its informers come from factory,
+// shared with other controllers (the caller starts and shuts it down), or
+// from a factory of its own when factory is nil.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultConfig().Workers
 	}
 	log = logging.Component(log, "controller").With("controller", Name)
 	c := &Controller{kube: kube, log: log}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	}
 	nsInf := c.factory.Core().V1().Namespaces()
 	saInf := c.factory.Core().V1().ServiceAccounts()
 	c.nsLister, c.saLister = nsInf.Lister(), saInf.Lister()
@@ -80,10 +87,10 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 			c.ctrl.Enqueue(ns.Name)
 		}
 	}
-	if _, err := nsInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := nsInf.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    onNamespace,
 		UpdateFunc: func(_, obj any) { onNamespace(obj) },
-	}); err != nil {
+	}, cfg.ResyncPeriod); err != nil {
 		return nil, fmt.Errorf("serviceaccount: event handler: %w", err)
 	}
 	onAccountDeleted := func(obj any) {
@@ -114,7 +121,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.mu.Unlock()
 
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended
 	}

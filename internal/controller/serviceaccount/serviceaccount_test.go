@@ -38,7 +38,7 @@ func TestReconcile(t *testing.T) {
 				objs = append(objs, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: DefaultName, Namespace: "a"}})
 			}
 			kube := fake.NewClientset(objs...)
-			c, err := New(DefaultConfig(), kube, nil)
+			c, err := New(DefaultConfig(), kube, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

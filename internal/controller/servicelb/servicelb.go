@@ -67,25 +67,29 @@ func DefaultConfig() Config { return Config{Workers: 1, ResyncPeriod: 5 * time.M
 
 // Controller sets status.loadBalancer.ingress of LoadBalancer services.
 type Controller struct {
-	cfg       Config
-	kube      kubernetes.Interface
-	log       *slog.Logger
-	factory   informers.SharedInformerFactory
-	services  corelisters.ServiceLister
-	nodes     corelisters.NodeLister
-	synced    []cache.InformerSynced
-	ctrl      *controller.Controller
-	broadcast record.EventBroadcaster
-	recorder  record.EventRecorder
-	mu        sync.Mutex
-	explained map[string]string // pending services → the message last sent
-	ran       bool
+	cfg     Config
+	kube    kubernetes.Interface
+	log     *slog.Logger
+	factory informers.SharedInformerFactory
+	// ownFactory: factory was made by New, so Run shuts it down.
+	ownFactory bool
+	services   corelisters.ServiceLister
+	nodes      corelisters.NodeLister
+	synced     []cache.InformerSynced
+	ctrl       *controller.Controller
+	broadcast  record.EventBroadcaster
+	recorder   record.EventRecorder
+	mu         sync.Mutex
+	explained  map[string]string // pending services → the message last sent
+	ran        bool
 }
 
 var _ controller.Reconciler = (*Controller)(nil)
 
-// New builds the controller. It checks cfg and does no I/O.
-func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, error) {
+// New builds the controller. It checks cfg and does no I/O. Its informers come from factory,
+// shared with other controllers (the caller starts and shuts it down), or
+// from a factory of its own when factory is nil.
+func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformerFactory, log *slog.Logger) (*Controller, error) {
 	def := DefaultConfig()
 	if cfg.Workers <= 0 {
 		cfg.Workers = def.Workers
@@ -107,24 +111,27 @@ func New(cfg Config, kube kubernetes.Interface, log *slog.Logger) (*Controller, 
 	log = logging.Component(log, "controller").With("controller", Name)
 	c := &Controller{cfg: cfg, kube: kube, log: log, explained: map[string]string{}}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
-	c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	c.factory, c.ownFactory = factory, factory == nil
+	if c.ownFactory {
+		c.factory = informers.NewSharedInformerFactory(kube, cfg.ResyncPeriod)
+	}
 	svcInf := c.factory.Core().V1().Services()
 	nodeInf := c.factory.Core().V1().Nodes()
 	c.services, c.nodes = svcInf.Lister(), nodeInf.Lister()
 	c.synced = []cache.InformerSynced{svcInf.Informer().HasSynced, nodeInf.Informer().HasSynced}
 
-	if _, err := svcInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := svcInf.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.serviceChanged(nil, obj) },
 		UpdateFunc: c.serviceChanged,
 		DeleteFunc: func(obj any) { c.serviceChanged(obj, nil) },
-	}); err != nil {
+	}, cfg.ResyncPeriod); err != nil {
 		return nil, fmt.Errorf("servicelb: event handler: %w", err)
 	}
-	if _, err := nodeInf.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if _, err := nodeInf.Informer().AddEventHandlerWithResyncPeriod(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.nodeChanged(nil, obj) },
 		UpdateFunc: c.nodeChanged,
 		DeleteFunc: func(obj any) { c.nodeChanged(obj, nil) },
-	}); err != nil {
+	}, cfg.ResyncPeriod); err != nil {
 		return nil, fmt.Errorf("servicelb: event handler: %w", err)
 	}
 	c.broadcast = record.NewBroadcaster()
@@ -148,7 +155,9 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.broadcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
 	defer c.broadcast.Shutdown()
 	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	if c.ownFactory {
+		defer c.factory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended
 	}
