@@ -93,6 +93,11 @@ type Config struct {
 	// and stops the containers within what remains; an error only ends
 	// the wait.
 	DrainEndpoints func(ctx context.Context, pod *corev1.Pod) error
+	// Informers, if set, is an informer factory shared with the other
+	// components of this node (its watches are unfiltered): the agent
+	// takes its ConfigMap, Secret and Service informers from it and starts
+	// them, and its owner shuts it down. Nil means a factory of its own.
+	Informers informers.SharedInformerFactory
 }
 
 // PodAddress is where DialPod connects.
@@ -282,7 +287,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	shared := informers.NewSharedInformerFactory(a.client, 0)
+	shared := a.cfg.Informers
+	if shared == nil {
+		shared = informers.NewSharedInformerFactory(a.client, 0)
+		defer shared.Shutdown()
+	}
 	a.configMaps = shared.Core().V1().ConfigMaps().Lister()
 	a.secrets = shared.Core().V1().Secrets().Lister()
 	a.services = shared.Core().V1().Services().Lister()
@@ -297,7 +306,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	podInformers.Start(ctx.Done())
 	shared.Start(ctx.Done())
 	defer podInformers.Shutdown()
-	defer shared.Shutdown()
 	for typ, ok := range podInformers.WaitForCacheSync(ctx.Done()) {
 		if !ok {
 			return fmt.Errorf("agent: %v cache did not sync", typ)

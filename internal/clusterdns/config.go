@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/informers"
 )
 
 // Config configures the cluster DNS server.
@@ -35,6 +37,11 @@ type Config struct {
 	// that the DNS servers of several nodes on one host can serve the
 	// same address; the kernel spreads queries over them.
 	ReusePort bool
+	// Informers, if set, is an informer factory shared with the other
+	// components of this node (its watches are unfiltered): the server takes its Service and EndpointSlice
+	// informers from it and starts them, and its owner shuts it down.
+	// Nil means a factory of its own.
+	Informers informers.SharedInformerFactory
 }
 
 // DefaultConfig returns the settings of Kubernetes' default CoreDNS

@@ -73,7 +73,7 @@ func New(cfg Config, client kubernetes.Interface, log *slog.Logger) (*Server, er
 	if cfg.ForwardTimeout <= 0 {
 		cfg.ForwardTimeout = DefaultConfig().ForwardTimeout
 	}
-	st, err := newStore(client)
+	st, err := newStore(client, cfg.Informers)
 	if err != nil {
 		return nil, fmt.Errorf("clusterdns: informers: %w", err)
 	}
@@ -147,7 +147,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	s.store.factory.Start(ctx.Done())
-	defer s.store.factory.Shutdown()
+	if s.store.ownFactory {
+		defer s.store.factory.Shutdown()
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), s.store.synced...) {
 		return nil // ctx ended first
 	}

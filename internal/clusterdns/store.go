@@ -6,16 +6,19 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/gantry-dev/gantry/internal/api"
 )
 
 // Index names of the informer caches.
 const (
-	indexIP      = "ip"      // services by cluster IP, slices by endpoint address
-	indexService = "service" // slices by "<namespace>/<service>"
+	// Named for this package: on a shared informer, index names are
+	// everyone's.
+	indexIP      = "clusterdns/ip"      // services by cluster IP, slices by endpoint address
+	indexService = "clusterdns/service" // slices by "<namespace>/<service>"
 )
 
 // tolerateUnreadyAnnotation is the pre-publishNotReadyAddresses way of
@@ -27,20 +30,28 @@ const tolerateUnreadyAnnotation = "service.alpha.kubernetes.io/tolerate-unready-
 // methods are safe for concurrent use; the objects they return are shared
 // with the cache and must not be modified.
 type store struct {
-	factory  informers.SharedInformerFactory
-	services cache.Indexer
-	slices   cache.Indexer
-	synced   []cache.InformerSynced
+	factory informers.SharedInformerFactory
+	// ownFactory: factory was made by newStore, so the server shuts it
+	// down.
+	ownFactory bool
+	services   cache.Indexer
+	slices     cache.Indexer
+	synced     []cache.InformerSynced
 }
 
-// newStore registers the informers and their indexes; nothing runs until
-// factory.Start.
-func newStore(client kubernetes.Interface) (*store, error) {
-	f := informers.NewSharedInformerFactory(client, 0)
+// newStore registers the informers and their indexes on f, or on a factory
+// of its own if f is nil; nothing runs until factory.Start.
+func newStore(client kubernetes.Interface, f informers.SharedInformerFactory) (*store, error) {
+	own := f == nil
+	if own {
+		f = informers.NewSharedInformerFactory(client, 0)
+	}
 	svcInf := f.Core().V1().Services().Informer()
 	sliceInf := f.Discovery().V1().EndpointSlices().Informer()
 	for _, inf := range []cache.SharedIndexInformer{svcInf, sliceInf} {
-		if err := inf.SetTransform(dropManagedFields); err != nil {
+		// A shared factory's informer may be running already (with the
+		// factory's own transform).
+		if err := inf.SetTransform(api.DropManagedFields); err != nil && own {
 			return nil, err
 		}
 	}
@@ -51,19 +62,12 @@ func newStore(client kubernetes.Interface) (*store, error) {
 		return nil, err
 	}
 	return &store{
-		factory:  f,
-		services: svcInf.GetIndexer(),
-		slices:   sliceInf.GetIndexer(),
-		synced:   []cache.InformerSynced{svcInf.HasSynced, sliceInf.HasSynced},
+		factory:    f,
+		ownFactory: own,
+		services:   svcInf.GetIndexer(),
+		slices:     sliceInf.GetIndexer(),
+		synced:     []cache.InformerSynced{svcInf.HasSynced, sliceInf.HasSynced},
 	}, nil
-}
-
-// dropManagedFields keeps the caches small: DNS never reads them.
-func dropManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 func serviceIPs(obj any) ([]string, error) {

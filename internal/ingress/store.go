@@ -5,11 +5,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	listersnetworkingv1 "k8s.io/client-go/listers/networking/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/gantry-dev/gantry/internal/api"
 )
 
 // indexService indexes EndpointSlices by "<namespace>/<service>", indexIP
@@ -53,7 +54,7 @@ func newStore(client kubernetes.Interface) (*store, error) {
 	inf.slices = f.Discovery().V1().EndpointSlices().Informer()
 	inf.secrets = f.Core().V1().Secrets().Informer()
 	for _, i := range []cache.SharedIndexInformer{inf.ingresses, inf.classes, inf.services, inf.slices} {
-		if err := i.SetTransform(dropManagedFields); err != nil {
+		if err := i.SetTransform(api.DropManagedFields); err != nil {
 			return nil, err
 		}
 		s.synced = append(s.synced, i.HasSynced)
@@ -149,20 +150,12 @@ func (s *store) servesEndpoint(ip netip.Addr) bool {
 	return false
 }
 
-// dropManagedFields keeps the caches small: nothing here reads them.
-func dropManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
 // keepTLSData keeps only tls.crt and tls.key of cached Secrets: the
 // controller reads nothing else, and the cache holds every Secret.
 func keepTLSData(obj any) (any, error) {
 	sec, ok := obj.(*corev1.Secret)
 	if !ok {
-		return dropManagedFields(obj)
+		return api.DropManagedFields(obj)
 	}
 	sec.ManagedFields = nil
 	if len(sec.Data) > 0 {

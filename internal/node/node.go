@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -127,7 +128,16 @@ func (n *Node) Run(ctx context.Context) error {
 	// pod's containers.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	svcs := &services{node: name, client: client, log: n.log}
+	// One factory for the agent's, the proxy's and DNS's unfiltered
+	// watches, so that Services and EndpointSlices are watched and cached
+	// once on this node, not once per component.
+	shared := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(api.DropManagedFields))
+	defer func() {
+		cancel() // Shutdown waits for the informers, which stop with ctx
+		shared.Shutdown()
+	}()
+	acfg.Informers = shared
+	svcs := &services{node: name, client: client, informers: shared, log: n.log}
 	if n.cfg.ServesEndpoint != nil {
 		svcs.extra = append(svcs.extra, n.cfg.ServesEndpoint)
 	}

@@ -15,6 +15,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/gantry-dev/gantry/internal/api"
@@ -39,7 +40,9 @@ const (
 type services struct {
 	node   string
 	client kubernetes.Interface
-	log    *slog.Logger
+	// informers is the node's shared informer factory.
+	informers informers.SharedInformerFactory
+	log       *slog.Logger
 	// extra are other in-process components that route to endpoints
 	// (the server's ingress): drains wait for them too.
 	extra   []func(netip.Addr) bool
@@ -56,6 +59,7 @@ func (s *services) start(ctx context.Context, nw container.Network, settings api
 		NodeName:    s.node,
 		ClusterCIDR: settings.ClusterCIDR,
 		TableName:   tableName(s.node),
+		Informers:   s.informers,
 	}, s.client, s.log)
 	s.proxy.Store(p)
 	s.wg.Go(func() {
@@ -74,6 +78,7 @@ func (s *services) start(ctx context.Context, nw container.Network, settings api
 	cfg := clusterdns.DefaultConfig()
 	cfg.ListenAddrs = []string{netip.AddrPortFrom(gw, 53).String()}
 	cfg.ReusePort = true
+	cfg.Informers = s.informers
 	if settings.ClusterDomain != "" {
 		cfg.ClusterDomain = settings.ClusterDomain
 	}

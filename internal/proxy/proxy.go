@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
@@ -23,6 +22,7 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/gantry-dev/gantry/internal/api"
 	"github.com/gantry-dev/gantry/internal/logging"
 )
 
@@ -59,6 +59,11 @@ type Config struct {
 	NetNS int
 	// Registerer receives the proxy's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
+	// Informers, if set, is an informer factory shared with the other
+	// components of this node (its watches are unfiltered): the proxy takes its Service and EndpointSlice
+	// informers from it and starts them, and its owner shuts it down.
+	// Nil means a factory of its own.
+	Informers informers.SharedInformerFactory
 }
 
 // DefaultConfig returns kube-proxy's defaults: table "gantry", mark 0x4000,
@@ -228,7 +233,9 @@ func (p *Proxy) Run(ctx context.Context) error {
 	src, factories := p.informers()
 	for _, f := range factories {
 		f.Start(ctx.Done())
-		defer f.Shutdown()
+		if f != p.cfg.Informers {
+			defer f.Shutdown()
+		}
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), src.synced...) {
 		return nil // ctx ended first
@@ -264,7 +271,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 
 // informers wires the caches and their event handlers.
 func (p *Proxy) informers() (*sources, []informers.SharedInformerFactory) {
-	f := informers.NewSharedInformerFactory(p.client, 0)
+	f := p.cfg.Informers
+	if f == nil {
+		f = informers.NewSharedInformerFactory(p.client, 0)
+	}
 	svcInf := f.Core().V1().Services()
 	sliceInf := f.Discovery().V1().EndpointSlices()
 	src := &sources{services: svcInf.Lister(), slices: sliceInf.Lister()}
@@ -286,19 +296,11 @@ func (p *Proxy) informers() (*sources, []informers.SharedInformerFactory) {
 		factories = append(factories, nf)
 	}
 	for _, inf := range infs {
-		_ = inf.SetTransform(dropManagedFields) // fails only once started
-		_, _ = inf.AddEventHandler(handler)     // fails only once stopped
+		_ = inf.SetTransform(api.DropManagedFields) // fails only once started (shared)
+		_, _ = inf.AddEventHandler(handler)         // fails only once stopped
 		src.synced = append(src.synced, inf.HasSynced)
 	}
 	return src, factories
-}
-
-// dropManagedFields keeps the caches small: the proxy never reads them.
-func dropManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }
 
 // sync computes the rules from the caches and applies the changes, unless

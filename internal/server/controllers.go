@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -160,7 +159,7 @@ const sharedResyncPeriod = 12 * time.Hour
 // (without one, client-go ignores the periods that handlers ask for) and
 // without managed fields in its caches.
 func newSharedFactory(client kubernetes.Interface) informers.SharedInformerFactory {
-	return informers.NewSharedInformerFactoryWithOptions(client, sharedResyncPeriod, informers.WithTransform(dropManagedFields))
+	return informers.NewSharedInformerFactoryWithOptions(client, sharedResyncPeriod, informers.WithTransform(api.DropManagedFields))
 }
 
 // gcShared are the resources whose typed informers the controllers or the
@@ -347,14 +346,4 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, factory i
 	set.built = append(set.built, autoscalers)
 
 	return set, nil
-}
-
-// dropManagedFields drops managedFields from cached objects: no controller
-// reads them, and they are a large part of every pod. (An update sent with
-// them unset keeps the stored ones.)
-func dropManagedFields(obj any) (any, error) {
-	if m, err := meta.Accessor(obj); err == nil {
-		m.SetManagedFields(nil)
-	}
-	return obj, nil
 }
