@@ -22,9 +22,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	metricsv1beta1 "k8s.io/metrics/pkg/client/clientset/versioned/typed/metrics/v1beta1"
 
 	"github.com/gantry-dev/gantry/internal/api"
@@ -80,6 +82,21 @@ func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Co
 	}
 	factory := newSharedFactory(informerClient)
 
+	// One event broadcaster for the controllers, as one informer factory:
+	// each records as its own component through it. Its sink starts just
+	// before the controllers do, and it stops once they have.
+	eventsClient, err := kubernetes.NewForConfig(clientConfig("events"))
+	if err != nil {
+		return nil, fmt.Errorf("event client: %w", err)
+	}
+	events := record.NewBroadcaster(record.WithContext(ctx))
+	started := false
+	defer func() {
+		if !started {
+			events.Shutdown()
+		}
+	}()
+
 	nsConfig := clientConfig(namespace.Name)
 	kube, err := kubernetes.NewForConfig(nsConfig)
 	if err != nil {
@@ -103,17 +120,17 @@ func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Co
 		return nil, err
 	}
 
-	nodeControllers, err := newNodeControllers(sc, caPEM, clientConfig, factory, log)
+	nodeControllers, err := newNodeControllers(sc, caPEM, clientConfig, factory, events, log)
 	if err != nil {
 		return nil, err
 	}
 
-	workloads, err := newWorkloadControllers(clientConfig, factory, log)
+	workloads, err := newWorkloadControllers(clientConfig, factory, events, log)
 	if err != nil {
 		return nil, err
 	}
 
-	policy, err := newPolicyControllers(clientConfig, factory, log)
+	policy, err := newPolicyControllers(clientConfig, factory, events, log)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +157,8 @@ func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Co
 		return nil, err
 	}
 	runs["scheduler"] = schedulerRun
+	events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: eventsClient.CoreV1().Events("")})
+	started = true
 	var wg sync.WaitGroup
 	for name, run := range runs {
 		wg.Go(func() {
@@ -148,7 +167,10 @@ func startControllers(ctx context.Context, sc Config, caPEM []byte, cfg *rest.Co
 			}
 		})
 	}
-	return wg.Wait, nil
+	return func() {
+		wg.Wait()
+		events.Shutdown()
+	}, nil
 }
 
 // sharedResyncPeriod is the shared informer factory's default resync.
@@ -235,7 +257,7 @@ func (s nodeControllerSet) collectors() []prometheus.Collector {
 // ServiceAccount, root CA certificate (publishing caPEM) and service load
 // balancer controllers, each with its own typed client, on the shared
 // informer factory.
-func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
+func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, events record.EventBroadcaster, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	add := func(name string, build func(kube kubernetes.Interface) (builtController, error)) error {
 		kube, err := kubernetes.NewForConfig(clientConfig(name))
@@ -252,6 +274,7 @@ func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) 
 	}
 	err := add(nodeipam.Name, func(kube kubernetes.Interface) (builtController, error) {
 		cfg := nodeipam.DefaultConfig()
+		cfg.Events = events
 		cfg.ClusterCIDR, cfg.MaskSize = sc.ClusterCIDR, sc.NodeCIDRMaskSize
 		return nodeipam.New(cfg, kube, factory, log)
 	})
@@ -275,6 +298,7 @@ func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) 
 	if err == nil {
 		err = add(nodelifecycle.Name, func(kube kubernetes.Interface) (builtController, error) {
 			cfg := nodelifecycle.DefaultConfig()
+			cfg.Events = events
 			cfg.NodeMonitorGracePeriod, cfg.DefaultTolerationSeconds = sc.NodeMonitorGracePeriod, sc.DefaultTolerationSeconds
 			return nodelifecycle.New(cfg, kube, factory, log)
 		})
@@ -284,6 +308,7 @@ func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) 
 			// Ports this server itself listens on in front of the node
 			// addresses; a LoadBalancer service on one would shadow it.
 			cfg := servicelb.DefaultConfig()
+			cfg.Events = events
 			reserve := func(port int, owner string) {
 				if port > 0 {
 					cfg.ReservedPorts = append(cfg.ReservedPorts, servicelb.ReservedPort{Port: int32(port), Owner: owner})
@@ -304,7 +329,7 @@ func newNodeControllers(sc Config, caPEM []byte, clientConfig func(name string) 
 // factory; their clients are not rate limited, as the workload
 // controllers' are not: the API server is in the same process. The autoscaler reads usage through the
 // resource metrics API (metrics.k8s.io), which the API server serves.
-func newPolicyControllers(clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (nodeControllerSet, error) {
+func newPolicyControllers(clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, events record.EventBroadcaster, log *slog.Logger) (nodeControllerSet, error) {
 	set := nodeControllerSet{runs: map[string]func(context.Context) error{}}
 	client := func(name string) (kubernetes.Interface, error) {
 		c := clientConfig(name)
@@ -319,7 +344,9 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, factory i
 	if err != nil {
 		return set, err
 	}
-	budgets, err := disruption.New(disruption.DefaultConfig(), pdbClient, factory, log)
+	disruptionCfg := disruption.DefaultConfig()
+	disruptionCfg.Events = events
+	budgets, err := disruption.New(disruptionCfg, pdbClient, factory, log)
 	if err != nil {
 		return set, err
 	}
@@ -338,7 +365,9 @@ func newPolicyControllers(clientConfig func(name string) *rest.Config, factory i
 	if err != nil {
 		return set, fmt.Errorf("%s metrics client: %w", hpa.Name, err)
 	}
-	autoscalers, err := hpa.New(hpa.DefaultConfig(), hpaClient, hpa.APIMetrics{Client: metricsClient}, factory, log)
+	hpaCfg := hpa.DefaultConfig()
+	hpaCfg.Events = events
+	autoscalers, err := hpa.New(hpaCfg, hpaClient, hpa.APIMetrics{Client: metricsClient}, factory, log)
 	if err != nil {
 		return set, err
 	}

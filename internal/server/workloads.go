@@ -9,6 +9,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/gantry-dev/gantry/internal/controller/cronjob"
 	"github.com/gantry-dev/gantry/internal/controller/daemonset"
@@ -27,9 +28,9 @@ type workloadControllers struct {
 }
 
 // newWorkloadControllers builds the workload controllers, each writing with
-// its own client. In-process clients are not rate limited: the API server is
+// its own client and recording events through events. In-process clients are not rate limited: the API server is
 // on loopback and a client-side limit would only slow rollouts down.
-func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, log *slog.Logger) (workloadControllers, error) {
+func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory informers.SharedInformerFactory, events record.EventBroadcaster, log *slog.Logger) (workloadControllers, error) {
 	set := workloadControllers{runs: map[string]func(context.Context) error{}}
 	client := func(name string) (kubernetes.Interface, error) {
 		c := clientConfig(name)
@@ -44,7 +45,9 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory
 	if err != nil {
 		return set, err
 	}
-	rs, err := replicaset.New(replicaset.DefaultConfig(), rsClient, factory, log)
+	replicasetCfg := replicaset.DefaultConfig()
+	replicasetCfg.Events = events
+	rs, err := replicaset.New(replicasetCfg, rsClient, factory, log)
 	if err != nil {
 		return set, err
 	}
@@ -55,7 +58,9 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory
 	if err != nil {
 		return set, err
 	}
-	deployments, err := deployment.New(deployment.DefaultConfig(), dClient, factory, log)
+	deploymentCfg := deployment.DefaultConfig()
+	deploymentCfg.Events = events
+	deployments, err := deployment.New(deploymentCfg, dClient, factory, log)
 	if err != nil {
 		return set, err
 	}
@@ -66,7 +71,9 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory
 	if err != nil {
 		return set, err
 	}
-	jobs, err := job.New(job.DefaultConfig(), jClient, factory, log)
+	jobCfg := job.DefaultConfig()
+	jobCfg.Events = events
+	jobs, err := job.New(jobCfg, jClient, factory, log)
 	if err != nil {
 		return set, err
 	}
@@ -77,7 +84,9 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory
 	if err != nil {
 		return set, err
 	}
-	cronJobs, err := cronjob.New(cronjob.DefaultConfig(), cjClient, factory, log)
+	cronjobCfg := cronjob.DefaultConfig()
+	cronjobCfg.Events = events
+	cronJobs, err := cronjob.New(cronjobCfg, cjClient, factory, log)
 	if err != nil {
 		return set, err
 	}
@@ -88,7 +97,9 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory
 	if err != nil {
 		return set, err
 	}
-	daemonSets, err := daemonset.New(daemonset.DefaultConfig(), dsClient, factory, log)
+	daemonsetCfg := daemonset.DefaultConfig()
+	daemonsetCfg.Events = events
+	daemonSets, err := daemonset.New(daemonsetCfg, dsClient, factory, log)
 	if err != nil {
 		return set, err
 	}
@@ -99,7 +110,9 @@ func newWorkloadControllers(clientConfig func(name string) *rest.Config, factory
 	if err != nil {
 		return set, err
 	}
-	statefulSets, err := statefulset.New(statefulset.DefaultConfig(), ssClient, factory, log)
+	statefulsetCfg := statefulset.DefaultConfig()
+	statefulsetCfg.Events = events
+	statefulSets, err := statefulset.New(statefulsetCfg, ssClient, factory, log)
 	if err != nil {
 		return set, err
 	}

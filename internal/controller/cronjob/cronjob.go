@@ -32,6 +32,10 @@ type Config struct {
 	// Now is the clock; nil: time.Now. Tests inject a fake one and
 	// Enqueue the CronJob after moving it.
 	Now func() time.Time
+	// Events, if set, is an event broadcaster shared with other
+	// controllers, which its owner starts and shuts down; the controller
+	// records its events through it. Nil means one of its own, run by Run.
+	Events record.EventBroadcaster
 }
 
 // DefaultConfig returns the production settings.
@@ -75,7 +79,9 @@ type Controller struct {
 	ctrl     *controller.Controller
 
 	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
+	// ownEvents: broadcaster was made by New, so Run starts and shuts it down.
+	ownEvents bool
+	recorder  record.EventRecorder
 
 	mu  sync.Mutex
 	ran bool
@@ -95,7 +101,10 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	c := &Controller{cfg: cfg, kube: kube, factory: factory}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
-	c.broadcaster = record.NewBroadcaster()
+	c.broadcaster, c.ownEvents = cfg.Events, cfg.Events == nil
+	if c.ownEvents {
+		c.broadcaster = record.NewBroadcaster()
+	}
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "cronjob-controller"})
 
 	cjInf := factory.Batch().V1().CronJobs()
@@ -139,8 +148,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ran = true
 	c.mu.Unlock()
 
-	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
-	defer c.broadcaster.Shutdown()
+	if c.ownEvents {
+		c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+		defer c.broadcaster.Shutdown()
+	}
 	c.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil // ctx ended

@@ -30,6 +30,10 @@ const Name = "deployment"
 type Config struct {
 	// Workers is the number of Deployments reconciled concurrently.
 	Workers int
+	// Events, if set, is an event broadcaster shared with other
+	// controllers, which its owner starts and shuts down; the controller
+	// records its events through it. Nil means one of its own, run by Run.
+	Events record.EventBroadcaster
 }
 
 // DefaultConfig returns the production settings (Kubernetes' defaults).
@@ -69,7 +73,9 @@ type Controller struct {
 	now      func() time.Time
 
 	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
+	// ownEvents: broadcaster was made by New, so Run starts and shuts it down.
+	ownEvents bool
+	recorder  record.EventRecorder
 
 	mu  sync.Mutex
 	ran bool
@@ -86,7 +92,10 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	c := &Controller{cfg: cfg, kube: kube, factory: factory, now: time.Now}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
-	c.broadcaster = record.NewBroadcaster()
+	c.broadcaster, c.ownEvents = cfg.Events, cfg.Events == nil
+	if c.ownEvents {
+		c.broadcaster = record.NewBroadcaster()
+	}
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "deployment-controller"})
 
 	dInf := factory.Apps().V1().Deployments()
@@ -138,8 +147,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ran = true
 	c.mu.Unlock()
 
-	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
-	defer c.broadcaster.Shutdown()
+	if c.ownEvents {
+		c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+		defer c.broadcaster.Shutdown()
+	}
 	c.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil

@@ -51,6 +51,10 @@ type Config struct {
 	// Clock is the time source for stabilization windows, scaling periods
 	// and readiness; nil: the real clock.
 	Clock clock.PassiveClock
+	// Events, if set, is an event broadcaster shared with other
+	// controllers, which its owner starts and shuts down; the controller
+	// records its events through it. Nil means one of its own, run by Run.
+	Events record.EventBroadcaster
 }
 
 // DefaultConfig returns the production settings.
@@ -80,7 +84,9 @@ type Controller struct {
 	selectors selectorIndex
 
 	broadcaster record.EventBroadcaster
-	recorder    record.EventRecorder
+	// ownEvents: broadcaster was made by New, so Run starts and shuts it down.
+	ownEvents bool
+	recorder  record.EventRecorder
 
 	mu  sync.Mutex
 	ran bool
@@ -110,7 +116,10 @@ func New(cfg Config, kube kubernetes.Interface, metrics MetricsSource, factory i
 	c := &Controller{cfg: cfg, kube: kube, metrics: metrics, factory: factory, limiter: newLimiter(cfg.DownscaleStabilizationWindow)}
 	c.ctrl = controller.New(Name, c, cfg.Workers, log)
 	c.log = logging.Component(log, "controller").With("controller", Name)
-	c.broadcaster = record.NewBroadcaster()
+	c.broadcaster, c.ownEvents = cfg.Events, cfg.Events == nil
+	if c.ownEvents {
+		c.broadcaster = record.NewBroadcaster()
+	}
 	c.recorder = c.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "horizontal-pod-autoscaler"})
 
 	hpaInf := factory.Autoscaling().V2().HorizontalPodAutoscalers()
@@ -155,8 +164,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ran = true
 	c.mu.Unlock()
 
-	c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
-	defer c.broadcaster.Shutdown()
+	if c.ownEvents {
+		c.broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+		defer c.broadcaster.Shutdown()
+	}
 	c.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return nil

@@ -51,6 +51,10 @@ type Config struct {
 	// cluster CIDR is full is looked at again (a deleted node frees a range
 	// and wakes waiting nodes at once; this is the safety net).
 	FullRecheck time.Duration
+	// Events, if set, is an event broadcaster shared with other
+	// controllers, which its owner starts and shuts down; the controller
+	// records its events through it. Nil means one of its own, run by Run.
+	Events record.EventBroadcaster
 }
 
 // DefaultConfig returns the production settings (the server's defaults for
@@ -71,7 +75,9 @@ type Controller struct {
 	synced     cache.InformerSynced
 	ctrl       *controller.Controller
 	events     record.EventBroadcaster
-	record     record.EventRecorder
+	// ownEvents: events was made by New, so Run starts and shuts it down.
+	ownEvents bool
+	record    record.EventRecorder
 
 	mu     sync.Mutex
 	set    *cidrSet
@@ -124,7 +130,10 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	}); err != nil {
 		return nil, fmt.Errorf("nodeipam: event handler: %w", err)
 	}
-	c.events = record.NewBroadcaster()
+	c.events, c.ownEvents = cfg.Events, cfg.Events == nil
+	if c.ownEvents {
+		c.events = record.NewBroadcaster()
+	}
 	c.record = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-ipam-controller"})
 	return c, nil
 }
@@ -143,8 +152,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ran = true
 	c.mu.Unlock()
 
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
-	defer c.events.Shutdown()
+	if c.ownEvents {
+		c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+		defer c.events.Shutdown()
+	}
 	c.factory.Start(ctx.Done())
 	if c.ownFactory {
 		defer c.factory.Shutdown()

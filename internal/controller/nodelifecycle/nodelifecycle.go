@@ -62,6 +62,10 @@ type Config struct {
 	// ResyncPeriod is how often every node is looked at again even without
 	// events (deadlines are also scheduled exactly).
 	ResyncPeriod time.Duration
+	// Events, if set, is an event broadcaster shared with other
+	// controllers, which its owner starts and shuts down; the controller
+	// records its events through it. Nil means one of its own, run by Run.
+	Events record.EventBroadcaster
 }
 
 // DefaultConfig returns the production settings.
@@ -100,7 +104,9 @@ type Controller struct {
 	leaseFactory informers.SharedInformerFactory
 	ctrl         *controller.Controller
 	events       record.EventBroadcaster
-	record       record.EventRecorder
+	// ownEvents: events was made by New, so Run starts and shuts it down.
+	ownEvents bool
+	record    record.EventRecorder
 
 	mu     sync.Mutex
 	health map[string]health
@@ -185,7 +191,10 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 			return nil, fmt.Errorf("nodelifecycle: event handler: %w", err)
 		}
 	}
-	c.events = record.NewBroadcaster()
+	c.events, c.ownEvents = cfg.Events, cfg.Events == nil
+	if c.ownEvents {
+		c.events = record.NewBroadcaster()
+	}
 	c.record = c.events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "node-controller"})
 	return c, nil
 }
@@ -203,8 +212,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ran = true
 	c.mu.Unlock()
 
-	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
-	defer c.events.Shutdown()
+	if c.ownEvents {
+		c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+		defer c.events.Shutdown()
+	}
 	c.factory.Start(ctx.Done())
 	if c.ownFactory {
 		defer c.factory.Shutdown()

@@ -60,6 +60,10 @@ type Config struct {
 	// ResyncPeriod is how often every service is looked at again even
 	// without events.
 	ResyncPeriod time.Duration
+	// Events, if set, is an event broadcaster shared with other
+	// controllers, which its owner starts and shuts down; the controller
+	// records its events through it. Nil means one of its own, run by Run.
+	Events record.EventBroadcaster
 }
 
 // DefaultConfig returns the production settings, with no reserved ports.
@@ -78,10 +82,12 @@ type Controller struct {
 	synced     []cache.InformerSynced
 	ctrl       *controller.Controller
 	broadcast  record.EventBroadcaster
-	recorder   record.EventRecorder
-	mu         sync.Mutex
-	explained  map[string]string // pending services → the message last sent
-	ran        bool
+	// ownEvents: broadcast was made by New, so Run starts and shuts it down.
+	ownEvents bool
+	recorder  record.EventRecorder
+	mu        sync.Mutex
+	explained map[string]string // pending services → the message last sent
+	ran       bool
 }
 
 var _ controller.Reconciler = (*Controller)(nil)
@@ -134,7 +140,10 @@ func New(cfg Config, kube kubernetes.Interface, factory informers.SharedInformer
 	}, cfg.ResyncPeriod); err != nil {
 		return nil, fmt.Errorf("servicelb: event handler: %w", err)
 	}
-	c.broadcast = record.NewBroadcaster()
+	c.broadcast, c.ownEvents = cfg.Events, cfg.Events == nil
+	if c.ownEvents {
+		c.broadcast = record.NewBroadcaster()
+	}
 	c.recorder = c.broadcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: Component})
 	return c, nil
 }
@@ -152,8 +161,10 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ran = true
 	c.mu.Unlock()
 
-	c.broadcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
-	defer c.broadcast.Shutdown()
+	if c.ownEvents {
+		c.broadcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+		defer c.broadcast.Shutdown()
+	}
 	c.factory.Start(ctx.Done())
 	if c.ownFactory {
 		defer c.factory.Shutdown()
