@@ -38,9 +38,9 @@ type Config struct {
 	// same address; the kernel spreads queries over them.
 	ReusePort bool
 	// Informers, if set, is an informer factory shared with the other
-	// components of this node (its watches are unfiltered): the server takes its Service and EndpointSlice
-	// informers from it and starts them, and its owner shuts it down.
-	// Nil means a factory of its own.
+	// components of this node (its watches are unfiltered): the server
+	// takes its Service and EndpointSlice informers from it and starts
+	// them, and its owner shuts it down. Nil means a factory of its own.
 	Informers informers.SharedInformerFactory
 }
 

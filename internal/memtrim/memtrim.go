@@ -6,7 +6,7 @@
 // busy program would soon need it again. An idle server allocates slowly:
 // its heap creeps up to that goal over minutes and then holds it, so an
 // idle `gantry server` held some 8 MiB more anonymous memory than its live
-// heap and stacks. Trimmer looks every Interval at how much the process
+// heap and stacks. Run looks every Interval at how much the process
 // allocated since the last look; when that is little (the process is
 // idle) and a collection would return at least MinFree, it collects and
 // returns the free memory (debug.FreeOSMemory), as the JVM's G1 does for

@@ -60,9 +60,9 @@ type Config struct {
 	// Registerer receives the proxy's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
 	// Informers, if set, is an informer factory shared with the other
-	// components of this node (its watches are unfiltered): the proxy takes its Service and EndpointSlice
-	// informers from it and starts them, and its owner shuts it down.
-	// Nil means a factory of its own.
+	// components of this node (its watches are unfiltered): the proxy
+	// takes its Service and EndpointSlice informers from it and starts
+	// them, and its owner shuts it down. Nil means a factory of its own.
 	Informers informers.SharedInformerFactory
 }
 
