@@ -50,8 +50,15 @@ func newDiscoveryDocs(reg *api.Registry) *discoveryDocs {
 	for _, name := range reg.Groups() {
 		d.groupList.Groups = append(d.groupList.Groups, *d.groups[name])
 	}
-	// The resource metrics API is served by the API server itself
-	// (metrics_api.go), not from the registry.
+	// The review APIs (reviews.go) and the resource metrics API
+	// (metrics_api.go) are served by the API server itself, not from the
+	// registry.
+	for _, gv := range reviewGroupVersions {
+		v := metav1.GroupVersionForDiscovery{GroupVersion: gv.String(), Version: gv.Version}
+		d.groups[gv.Group] = &metav1.APIGroup{Name: gv.Group, Versions: []metav1.GroupVersionForDiscovery{v}, PreferredVersion: v}
+		d.groupList.Groups = append(d.groupList.Groups, *d.groups[gv.Group])
+		d.resources[gv] = reviewResourceList(gv)
+	}
 	d.groupList.Groups = append(d.groupList.Groups, metricsAPIGroup())
 	for _, res := range reg.All() {
 		list := d.resources[res.GVR.GroupVersion()]

@@ -99,6 +99,12 @@ func (d *discoveryDocs) buildAggregated(reg *api.Registry) {
 	for _, name := range reg.Groups() { // sorted, as /apis lists them
 		groups.Items = append(groups.Items, *byGroup[name])
 	}
+	for _, gv := range reviewGroupVersions {
+		groups.Items = append(groups.Items, apidiscoveryv2.APIGroupDiscovery{
+			ObjectMeta: metav1.ObjectMeta{Name: gv.Group},
+			Versions:   []apidiscoveryv2.APIVersionDiscovery{aggregatedVersion(gv, d.resources[gv])},
+		})
+	}
 	groups.Items = append(groups.Items, apidiscoveryv2.APIGroupDiscovery{
 		ObjectMeta: metav1.ObjectMeta{Name: metricsGroup},
 		Versions:   []apidiscoveryv2.APIVersionDiscovery{aggregatedVersion(metricsGV, metricsResourceList())},

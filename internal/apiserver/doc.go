@@ -16,6 +16,15 @@
 // on conflicts. Watches map storage events to watch events, judging
 // selectors on the object before and after each change.
 //
+// Besides the registry's resources it serves the review APIs of
+// authentication.k8s.io and authorization.k8s.io (reviews.go: kubectl auth
+// whoami and can-i, TokenReview and SubjectAccessReview for in-cluster
+// servers), the resource metrics API (metrics_api.go) and Kubernetes'
+// impersonation headers (impersonation.go). There is no RBAC yet: every
+// authenticated user may do everything except what authorize.go keeps
+// back (profiling, and anything but joining for a join token), and the
+// access reviews answer from that same rule.
+//
 // Errors leave through one table (errors.go) as metav1.Status; bad input
 // is always a 4xx, never a 500.
 //

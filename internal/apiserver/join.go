@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -43,15 +42,9 @@ type JoinResponse struct {
 // serveJoin serves JoinPath and refuses every other path to the members
 // of GroupJoiners. serveHTTP sends it both.
 func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request, user *auth.User) {
-	joiner := slices.Contains(user.Groups, GroupJoiners)
-	if r.URL.Path != JoinPath {
-		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden",
-			fmt.Sprintf("user %q may only call %s", user.Name, JoinPath)))
-		return
-	}
-	if !joiner && !slices.Contains(user.Groups, auth.GroupMasters) {
-		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden",
-			fmt.Sprintf("user %q cannot join nodes: it needs the join token", user.Name)))
+	// The method is checked below, for a 405 rather than a 403.
+	if ok, reason := authorize(user, attributes{verb: "post", path: r.URL.Path}); !ok {
+		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden", reason))
 		return
 	}
 	if s.cfg.IssueNodeCredentials == nil {

@@ -1,10 +1,8 @@
 package apiserver
 
 import (
-	"fmt"
 	"net/http"
 	"net/http/pprof"
-	"slices"
 	"strings"
 
 	"github.com/gantry-dev/gantry/internal/auth"
@@ -22,9 +20,8 @@ func (s *Server) serveProfiling(w http.ResponseWriter, r *http.Request, user *au
 		s.writeError(w, r, notFound(r.URL.Path))
 		return
 	}
-	if !slices.Contains(user.Groups, auth.GroupMasters) {
-		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden",
-			fmt.Sprintf("user %q cannot get path %q", user.Name, r.URL.Path)))
+	if ok, reason := authorize(user, attributes{verb: strings.ToLower(r.Method), path: r.URL.Path}); !ok {
+		s.writeError(w, r, newStatusError(http.StatusForbidden, "Forbidden", reason))
 		return
 	}
 	switch strings.TrimPrefix(r.URL.Path, ProfilingPath+"/") {

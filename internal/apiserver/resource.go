@@ -19,6 +19,12 @@ type request struct {
 }
 
 func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requestInfo) {
+	if k := reviewFor(info); k != nil {
+		if err := s.serveReview(w, r, info, k); err != nil {
+			s.writeError(w, r, err)
+		}
+		return
+	}
 	res := s.cfg.Registry.Get(info.gv.WithResource(info.resource))
 	if res == nil || info.verb == "" {
 		s.writeError(w, r, notFound(r.URL.Path))

@@ -288,11 +288,15 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, unauthorized())
 		return
 	}
-	r = r.WithContext(auth.WithUser(r.Context(), user))
 	if r.URL.Path == JoinPath || slices.Contains(user.Groups, GroupJoiners) {
-		s.serveJoin(w, r, user)
+		s.serveJoin(w, r.WithContext(auth.WithUser(r.Context(), user)), user)
 		return
 	}
+	if user, err = impersonate(user, r.Header); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	r = r.WithContext(auth.WithUser(r.Context(), user))
 	switch {
 	case r.URL.Path == "/version" || r.URL.Path == "/version/":
 		s.serveVersion(w, r)

@@ -14,6 +14,10 @@ type User struct {
 	Name   string
 	UID    string
 	Groups []string
+	// Extra holds what else the credential says about the user, as
+	// Kubernetes' user.Info does (a service account token's ID and the
+	// pod it is bound to); nil for most users.
+	Extra map[string][]string
 }
 
 // Authenticator identifies the user behind a request.

@@ -157,6 +157,14 @@ func (i *ServiceAccountIssuer) Issue(c ServiceAccountClaims) (string, error) {
 // ErrUnauthenticated (another authenticator may know it); one of this
 // issuer that fails a check is ErrInvalidCredentials.
 func (i *ServiceAccountIssuer) Verify(token string) (*ServiceAccountClaims, error) {
+	return i.VerifyFor(token, i.audiences)
+}
+
+// VerifyFor is Verify for a token meant for at least one of audiences
+// instead of the issuer's own, as a TokenReview asks: a token made for
+// another audience does not authenticate to the API server, but a
+// server of that audience may have it reviewed.
+func (i *ServiceAccountIssuer) VerifyFor(token string, audiences []string) (*ServiceAccountClaims, error) {
 	if !i.mayBeOurs(token) {
 		return nil, ErrUnauthenticated
 	}
@@ -164,7 +172,7 @@ func (i *ServiceAccountIssuer) Verify(token string) (*ServiceAccountClaims, erro
 	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) { return &i.key.PublicKey, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodES256.Alg()}),
 		jwt.WithIssuer(i.issuer),
-		jwt.WithAudience(i.audiences...),
+		jwt.WithAudience(audiences...),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(i.now),
 		jwt.WithLeeway(time.Minute),
@@ -232,12 +240,46 @@ func ServiceAccountAuthenticator(issuer *ServiceAccountIssuer, validate ServiceA
 		if err := validate(r.Context(), c); err != nil {
 			return nil, fmt.Errorf("%w: service account token: %w", ErrInvalidCredentials, err)
 		}
-		return &User{
-			Name:   c.Username(),
-			UID:    c.UID,
-			Groups: withAuthenticated([]string{GroupServiceAccounts, GroupServiceAccountsPrefix + c.Namespace}),
-		}, nil
+		return c.User(), nil
 	})
+}
+
+// Extra keys of a service account token's user, as Kubernetes sets them.
+const (
+	ExtraCredentialID = "authentication.kubernetes.io/credential-id"
+	ExtraPodName      = "authentication.kubernetes.io/pod-name"
+	ExtraPodUID       = "authentication.kubernetes.io/pod-uid"
+	ExtraNodeName     = "authentication.kubernetes.io/node-name"
+	ExtraNodeUID      = "authentication.kubernetes.io/node-uid"
+)
+
+// User is the identity c authenticates as: "system:serviceaccount:<ns>:<name>"
+// in the groups system:serviceaccounts, system:serviceaccounts:<ns> and
+// system:authenticated, with the token's ID and the pod and node it is
+// bound to as extra values, under Kubernetes' keys.
+func (c *ServiceAccountClaims) User() *User {
+	u := &User{
+		Name:   c.Username(),
+		UID:    c.UID,
+		Groups: withAuthenticated([]string{GroupServiceAccounts, GroupServiceAccountsPrefix + c.Namespace}),
+	}
+	extra := map[string][]string{}
+	if c.ID != "" {
+		extra[ExtraCredentialID] = []string{"JTI=" + c.ID}
+	}
+	if c.Pod != nil {
+		extra[ExtraPodName], extra[ExtraPodUID] = []string{c.Pod.Name}, []string{c.Pod.UID}
+	}
+	if c.Node != nil {
+		extra[ExtraNodeName] = []string{c.Node.Name}
+		if c.Node.UID != "" {
+			extra[ExtraNodeUID] = []string{c.Node.UID}
+		}
+	}
+	if len(extra) > 0 {
+		u.Extra = extra
+	}
+	return u
 }
 
 // LoadOrCreateServiceAccountKey reads the ECDSA P-256 signing key at

@@ -242,6 +242,35 @@ func TestDiscoveryAndExplain(t *testing.T) {
 	}
 }
 
+// TestAuthCommands covers kubectl auth whoami and can-i (with --list and
+// --as), answered by the review APIs: with no RBAC yet every user may do
+// everything but profile the server.
+func TestAuthCommands(t *testing.T) {
+	out := mustKubectl(t, "", "auth", "whoami")
+	if !regexp.MustCompile(`(?m)^Groups\s+\[.*system:masters.*\]$`).MatchString(out) {
+		t.Errorf("auth whoami:\n%s", out)
+	}
+	out = mustKubectl(t, "", "auth", "whoami", "--as", "alice", "--as-group", "devs")
+	if !regexp.MustCompile(`(?m)^Username\s+alice$`).MatchString(out) || !regexp.MustCompile(`(?m)^Groups\s+\[devs system:authenticated\]$`).MatchString(out) {
+		t.Errorf("auth whoami --as alice:\n%s", out)
+	}
+	if out := mustKubectl(t, "", "auth", "can-i", "create", "deployments", "-n", "default"); strings.TrimSpace(out) != "yes" {
+		t.Errorf("can-i create deployments: %q", out)
+	}
+	if out := mustKubectl(t, "", "auth", "can-i", "get", "/debug/pprof/heap"); strings.TrimSpace(out) != "yes" {
+		t.Errorf("admin can-i get /debug/pprof/heap: %q", out)
+	}
+	// kubectl exits 1 for "no".
+	r := kubectl(t, "", "auth", "can-i", "get", "/debug/pprof/heap", "--as", "alice")
+	if r.err == nil || !strings.HasPrefix(r.stdout, "no") {
+		t.Errorf("alice can-i get /debug/pprof/heap: %s", r)
+	}
+	out = mustKubectl(t, "", "auth", "can-i", "--list", "-n", "default")
+	if !regexp.MustCompile(`(?m)^\*\.\*\s+\[\]\s+\[\]\s+\[\*\]$`).MatchString(out) {
+		t.Errorf("can-i --list:\n%s", out)
+	}
+}
+
 // TestErrorMessages checks that errors read as Kubernetes prints them.
 func TestErrorMessages(t *testing.T) {
 	tests := []struct {
