@@ -198,7 +198,7 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod, state *podState) (t
 			if prev := state.latest(c.Name); prev != nil && prev.State == container.ContainerExited && prev.SandboxID == sb.ID {
 				break
 			}
-			if _, err := a.startContainers(ctx, pod, sb, state, mounts, []*corev1.Container{c}); err != nil {
+			if _, err := a.startContainers(ctx, pod, sb, state, mounts, []*corev1.Container{c}, nil); err != nil {
 				return 0, err
 			}
 			return 0, nil
@@ -220,7 +220,7 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod, state *podState) (t
 			a.setWaiting(pod.UID, c.Name, "CrashLoopBackOff", backoffMessage(pod, c.Name, delay))
 			return wait, nil
 		}
-		if _, err := a.startContainers(ctx, pod, sb, state, mounts, []*corev1.Container{c}); err != nil {
+		if _, err := a.startContainers(ctx, pod, sb, state, mounts, []*corev1.Container{c}, nil); err != nil {
 			return 0, err
 		}
 		return 0, nil
@@ -278,15 +278,51 @@ func (a *Agent) runPod(ctx context.Context, pod *corev1.Pod, state *podState) (t
 		toStart = append(toStart, c)
 	}
 	if len(toStart) > 0 {
-		wait, err := a.startContainers(ctx, pod, sb, state, mounts, toStart)
+		wait, err := a.startContainers(ctx, pod, sb, state, mounts, toStart, nil)
 		soonest(wait)
 		if err != nil {
 			return 0, err
 		}
 	}
+	soonest(a.startEphemeralContainers(ctx, pod, sb, state, mounts))
 	a.probes.sync(pod, state, sb)
 	a.pruneContainers(ctx, state)
 	return requeue, nil
+}
+
+// startEphemeralContainers starts the pod's ephemeral containers (kubectl
+// debug) that never ran, as the kubelet does: each runs once and is never
+// restarted, not even in a new sandbox; one with a targetContainerName
+// joins the PID namespace of that container once it runs. It returns when
+// to look again (0: no need).
+func (a *Agent) startEphemeralContainers(ctx context.Context, pod *corev1.Pod, sb *container.Sandbox, state *podState, mounts volumeMounts) time.Duration {
+	var requeue time.Duration
+	for i := range pod.Spec.EphemeralContainers {
+		ec := &pod.Spec.EphemeralContainers[i]
+		if state.latest(ec.Name) != nil {
+			continue
+		}
+		pidOf := map[string]string{}
+		if t := ec.TargetContainerName; t != "" {
+			cur := a.inSandbox(state.latest(t), sb)
+			if cur == nil || cur.State != container.ContainerRunning {
+				a.setWaiting(pod.UID, ec.Name, "ContainerCreating", fmt.Sprintf("waiting for target container %q to run", t))
+				requeue = time.Second
+				continue
+			}
+			pidOf[ec.Name] = cur.ID
+		}
+		c := (*corev1.Container)(&ec.EphemeralContainerCommon)
+		wait, err := a.startContainers(ctx, pod, sb, state, mounts, []*corev1.Container{c}, pidOf)
+		if err != nil {
+			a.log.Warn("ephemeral container", "pod", podDesc(pod), "container", ec.Name, "err", err)
+			wait = time.Second
+		}
+		if wait > 0 && (requeue == 0 || wait < requeue) {
+			requeue = wait
+		}
+	}
+	return requeue
 }
 
 // inSandbox returns c if it runs in sb, else nil.
@@ -376,7 +412,7 @@ func (a *Agent) runSandbox(ctx context.Context, pod *corev1.Pod, state *podState
 // containers, started together. Problems with an image or the
 // configuration are reported in the containers' waiting state; the
 // returned duration is when to try again.
-func (a *Agent) startContainers(ctx context.Context, pod *corev1.Pod, sb *container.Sandbox, state *podState, mounts volumeMounts, cs []*corev1.Container) (time.Duration, error) {
+func (a *Agent) startContainers(ctx context.Context, pod *corev1.Pod, sb *container.Sandbox, state *podState, mounts volumeMounts, cs []*corev1.Container, pidOf map[string]string) (time.Duration, error) {
 	var ids []string
 	var started []*corev1.Container
 	var requeue time.Duration
@@ -396,6 +432,7 @@ func (a *Agent) startContainers(ctx context.Context, pod *corev1.Pod, sb *contai
 			requeue = 2 * time.Second
 			continue
 		}
+		cfg.PIDNamespaceOf = pidOf[c.Name]
 		if prev := state.latest(c.Name); prev != nil && prev.State == container.ContainerExited {
 			a.backoff.next(backoffKey(pod, c.Name), prev.FinishedAt)
 		}
@@ -519,6 +556,9 @@ func (a *Agent) stopPod(ctx context.Context, pod *corev1.Pod, state *podState, g
 	}
 	for i := range pod.Spec.Containers {
 		specs[pod.Spec.Containers[i].Name] = &pod.Spec.Containers[i]
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		specs[pod.Spec.EphemeralContainers[i].Name] = (*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)

@@ -71,6 +71,13 @@ func (a *Agent) podStatus(pod *corev1.Pod, state *podState) corev1.PodStatus {
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 		allReady = allReady && cs.Ready
 	}
+	for i := range pod.Spec.EphemeralContainers {
+		// Run once, never restarted, never ready (as the kubelet reports them).
+		c := (*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon)
+		cs := a.containerStatus(pod, c, state, old.EphemeralContainerStatuses, true)
+		cs.Ready = false
+		st.EphemeralContainerStatuses = append(st.EphemeralContainerStatuses, cs)
+	}
 	st.Phase = a.phase(pod, st, initDone)
 	if isTerminal(old.Phase) {
 		st.Phase = old.Phase // terminal phases never change

@@ -124,7 +124,7 @@ func builtin() []*Resource {
 	return []*Resource{
 		// core/v1
 		res[corev1.Namespace, *corev1.Namespace, corev1.NamespaceList, *corev1.NamespaceList](gvr("", "v1", "namespaces"), "Namespace", cluster, short("ns"), subs(SubStatus)),
-		res[corev1.Pod, *corev1.Pod, corev1.PodList, *corev1.PodList](gvr("", "v1", "pods"), "Pod", namespaced, short("po"), inAll, withGeneration, subs(SubStatus, SubBinding, SubEviction, "log", "exec", "attach", "portforward")),
+		res[corev1.Pod, *corev1.Pod, corev1.PodList, *corev1.PodList](gvr("", "v1", "pods"), "Pod", namespaced, short("po"), inAll, withGeneration, subs(SubStatus, SubBinding, SubEviction, SubEphemeralContainers, "log", "exec", "attach", "portforward")),
 		res[corev1.Service, *corev1.Service, corev1.ServiceList, *corev1.ServiceList](gvr("", "v1", "services"), "Service", namespaced, short("svc"), inAll, subs(SubStatus)),
 		res[corev1.Endpoints, *corev1.Endpoints, corev1.EndpointsList, *corev1.EndpointsList](gvr("", "v1", "endpoints"), "Endpoints", namespaced, short("ep")),
 		res[corev1.ConfigMap, *corev1.ConfigMap, corev1.ConfigMapList, *corev1.ConfigMapList](gvr("", "v1", "configmaps"), "ConfigMap", namespaced, short("cm")),

@@ -15,6 +15,9 @@ const (
 	SubEviction = "eviction"
 	// SubToken is serviceaccounts/token (authentication.k8s.io/v1 TokenRequest).
 	SubToken = "token"
+	// SubEphemeralContainers is pods/ephemeralcontainers: the one way to
+	// add ephemeral containers (kubectl debug) to a running pod.
+	SubEphemeralContainers = "ephemeralcontainers"
 )
 
 // Resource describes one served group/version/resource: its Go types and

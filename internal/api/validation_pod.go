@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -311,6 +312,10 @@ func validateEphemeralContainers(spec *corev1.PodSpec, volumes map[string]corev1
 		} else {
 			names.Insert(ec.Name)
 		}
+		if t := ec.TargetContainerName; t != "" && !slices.ContainsFunc(spec.Containers, func(c corev1.Container) bool { return c.Name == t }) &&
+			!slices.ContainsFunc(spec.InitContainers, func(c corev1.Container) bool { return c.Name == t }) {
+			allErrs = append(allErrs, field.NotFound(p.Child("targetContainerName"), t))
+		}
 		for _, f := range []struct {
 			set  bool
 			name string
@@ -322,6 +327,29 @@ func validateEphemeralContainers(spec *corev1.PodSpec, volumes map[string]corev1
 			if f.set {
 				allErrs = append(allErrs, field.Forbidden(p.Child(f.name), "cannot be set for an Ephemeral Container"))
 			}
+		}
+	}
+	return allErrs
+}
+
+// ValidateEphemeralContainersUpdate checks a write of
+// pods/ephemeralcontainers: the pod as it would be stored (only its
+// ephemeral containers taken from the request) must be valid, and
+// ephemeral containers already there may be neither removed nor changed.
+func ValidateEphemeralContainersUpdate(pod, old *corev1.Pod) field.ErrorList {
+	allErrs := validateObjectMetaUpdate(&pod.ObjectMeta, &old.ObjectMeta)
+	allErrs = append(allErrs, validatePodSpec(&pod.Spec, podValidationOptions{isPod: true}, specPath)...)
+	if _, ok := old.Annotations[corev1.MirrorPodAnnotationKey]; ok {
+		return field.ErrorList{field.Forbidden(field.NewPath(""), "static pods do not support ephemeral containers")}
+	}
+	p := specPath.Child("ephemeralContainers")
+	for _, oc := range old.Spec.EphemeralContainers {
+		i := slices.IndexFunc(pod.Spec.EphemeralContainers, func(c corev1.EphemeralContainer) bool { return c.Name == oc.Name })
+		switch {
+		case i < 0:
+			allErrs = append(allErrs, field.Forbidden(p, fmt.Sprintf("existing ephemeral containers %q may not be removed\n", oc.Name)))
+		case !apiequality.Semantic.DeepEqual(oc, pod.Spec.EphemeralContainers[i]):
+			allErrs = append(allErrs, field.Forbidden(p, fmt.Sprintf("existing ephemeral containers %q may not be changed\n%v", oc.Name, cmp.Diff(oc, pod.Spec.EphemeralContainers[i]))))
 		}
 	}
 	return allErrs

@@ -31,10 +31,13 @@ func (s *Server) buildFieldManagers() error {
 		if res.HasSubresource(api.SubStatus) {
 			subs = append(subs, api.SubStatus)
 		}
+		if res.HasSubresource(api.SubEphemeralContainers) {
+			subs = append(subs, api.SubEphemeralContainers)
+		}
 		for _, sub := range subs {
 			reset := map[fieldpath.APIVersion]*fieldpath.Set{}
 			if res.HasSubresource(api.SubStatus) {
-				if sub == "" {
+				if sub != api.SubStatus {
 					reset[fieldpath.APIVersion(gv.String())] = fieldpath.NewSet(fieldpath.MakePathOrDie("status"))
 				} else {
 					reset[fieldpath.APIVersion(gv.String())] = fieldpath.NewSet(fieldpath.MakePathOrDie("spec"))

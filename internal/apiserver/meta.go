@@ -104,6 +104,20 @@ func prepareForStatusUpdate(obj, old runtime.Object) {
 	m.SetFinalizers(om.GetFinalizers())
 }
 
+// prepareForEphemeralContainersUpdate keeps everything of the stored pod
+// old but its ephemeral containers, which come from obj, as a write of
+// pods/ephemeralcontainers does in Kubernetes; a change to them is a spec
+// change and bumps the generation.
+func prepareForEphemeralContainersUpdate(obj, old runtime.Object) {
+	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+	ephemeral, rv, managed := pod.Spec.EphemeralContainers, pod.ResourceVersion, pod.ManagedFields
+	*pod = *oldPod.DeepCopy()
+	pod.Spec.EphemeralContainers, pod.ResourceVersion, pod.ManagedFields = ephemeral, rv, managed
+	if !equality.Semantic.DeepEqual(ephemeral, oldPod.Spec.EphemeralContainers) {
+		pod.Generation = oldPod.Generation + 1
+	}
+}
+
 // specChanged reports whether anything outside metadata and status differs.
 func specChanged(obj, old runtime.Object) bool {
 	a, b := obj.DeepCopyObject(), old.DeepCopyObject()

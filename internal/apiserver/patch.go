@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -207,13 +208,16 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request, req *reques
 		if err != nil {
 			return nil, applyError(err)
 		}
-		if req.subresource == api.SubStatus {
-			prepareForStatusUpdate(next, current)
-		} else {
-			prepareForUpdate(req.res, next, current)
-		}
 		if req.res.Default != nil {
-			req.res.Default(next)
+			req.res.Default(next) // before judging what changed, as applyUpdate
+		}
+		switch req.subresource {
+		case api.SubStatus:
+			prepareForStatusUpdate(next, current)
+		case api.SubEphemeralContainers:
+			prepareForEphemeralContainersUpdate(next, current)
+		default:
+			prepareForUpdate(req.res, next, current)
 		}
 		return next, s.validateUpdate(req, next, current)
 	})
@@ -232,6 +236,8 @@ func (s *Server) validateUpdate(req *request, obj, current runtime.Object) error
 	// resource without update rules.
 	var errs field.ErrorList
 	switch {
+	case req.subresource == api.SubEphemeralContainers:
+		errs = api.ValidateEphemeralContainersUpdate(obj.(*corev1.Pod), current.(*corev1.Pod))
 	case res.ValidateUpdate != nil:
 		errs = res.ValidateUpdate(obj, current)
 	case res.Validate != nil:

@@ -82,6 +82,14 @@ func TestPatch(t *testing.T) {
 		if got, want := containerImages(d), []string{"only=busybox"}; !slices.Equal(got, want) {
 			t.Errorf("after a merge patch containers = %v, want %v", got, want)
 		}
+		// The same list again, without the fields defaulting filled in:
+		// nothing changes once defaulted, so nothing is written ("patched
+		// (no change)"), and the generation stays.
+		again := must[*appsv1.Deployment](t)(deps.Patch(ctx(t), "smp", types.MergePatchType, []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"only","image":"busybox"}]}}}}`), metav1.PatchOptions{}))
+		if again.ResourceVersion != d.ResourceVersion || again.Generation != d.Generation {
+			t.Errorf("a patch that changes nothing once defaulted wrote the object: resourceVersion %s → %s, generation %d → %d",
+				d.ResourceVersion, again.ResourceVersion, d.Generation, again.Generation)
+		}
 	})
 
 	t.Run("patch of a missing object", func(t *testing.T) {

@@ -92,16 +92,17 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 // subresourceVerbs are the verbs each subresource serves (as discovery
 // publishes them); anything else is 405.
 var subresourceVerbs = map[string]map[string]bool{
-	api.SubStatus:   {"get": true, "update": true, "patch": true},
-	api.SubScale:    {"get": true, "update": true, "patch": true},
-	api.SubBinding:  {"create": true},
-	api.SubEviction: {"create": true},
-	api.SubToken:    {"create": true},
-	"finalize":      {"update": true},
-	subLog:          {"get": true},
-	subExec:         {"get": true, "create": true},
-	subAttach:       {"get": true, "create": true},
-	subPortForward:  {"get": true, "create": true},
+	api.SubStatus:              {"get": true, "update": true, "patch": true},
+	api.SubScale:               {"get": true, "update": true, "patch": true},
+	api.SubEphemeralContainers: {"get": true, "update": true, "patch": true},
+	api.SubBinding:             {"create": true},
+	api.SubEviction:            {"create": true},
+	api.SubToken:               {"create": true},
+	"finalize":                 {"update": true},
+	subLog:                     {"get": true},
+	subExec:                    {"get": true, "create": true},
+	subAttach:                  {"get": true, "create": true},
+	subPortForward:             {"get": true, "create": true},
 }
 
 // readBody reads a request body up to the configured limit (413 beyond).

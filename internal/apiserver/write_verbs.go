@@ -208,9 +208,17 @@ func (s *Server) handleUpdate(w http.ResponseWriter, r *http.Request, req *reque
 // according to the subresource being written.
 func (s *Server) applyUpdate(req *request, obj, current runtime.Object, manager string) error {
 	res := req.res
+	// Defaults first, as Kubernetes' decoder applies them: whether the
+	// spec changed (generation) and whether anything changed at all (a
+	// no-op write) are judged on the defaulted object.
+	if res.Default != nil {
+		res.Default(obj)
+	}
 	switch req.subresource {
 	case api.SubStatus:
 		prepareForStatusUpdate(obj, current)
+	case api.SubEphemeralContainers:
+		prepareForEphemeralContainersUpdate(obj, current)
 	case "finalize":
 		ns, cur := obj.(*corev1.Namespace), current.(*corev1.Namespace)
 		finalizers := ns.Spec.Finalizers
@@ -218,9 +226,6 @@ func (s *Server) applyUpdate(req *request, obj, current runtime.Object, manager 
 		ns.Spec.Finalizers = finalizers
 	case "":
 		prepareForUpdate(res, obj, current)
-	}
-	if res.Default != nil {
-		res.Default(obj)
 	}
 	om, cm := objectMeta(obj), objectMeta(current)
 	if cm.GetDeletionTimestamp() != nil {

@@ -167,6 +167,11 @@ type ContainerConfig struct {
 	// Stdin keeps stdin open for Attach; StdinOnce closes it after the
 	// first attach ends; TTY allocates a terminal.
 	Stdin, StdinOnce, TTY bool
+	// PIDNamespaceOf is the ID of a running container of the same sandbox
+	// whose PID namespace this one joins (an ephemeral container's
+	// targetContainerName); empty: the sandbox's when the pod shares its
+	// process namespace, else its own.
+	PIDNamespaceOf string
 	// Labels are extra labels, returned by ContainerStatus and
 	// ListContainers.
 	Labels map[string]string

@@ -465,6 +465,22 @@ spec:
 		}
 	})
 
+	t.Run("kubectl debug runs an ephemeral container in the target's PID namespace", func(t *testing.T) {
+		c.kubectl("", "debug", "web", "-n", ns, "-c", "debugger", "--image", img, "--target", "main", "--", "/testimage", "ps")
+		c.waitFor("pod/web", `{.status.ephemeralContainerStatuses[?(@.name=="debugger")].state.terminated.exitCode}`, "debugger exit 0", equals("0"))
+		// main's command is PID 1 of the namespace the debugger joined.
+		if out := c.kubectl("", "logs", "web", "-n", ns, "-c", "debugger"); !strings.Contains(out, "1 S /testimage serve 8080\n") {
+			t.Errorf("processes the debugger saw:\n%s", out)
+		}
+		// Interactive: kubectl waits for it to run and attaches.
+		if out := c.kubectl("through attach\n", "debug", "-i", "web", "-n", ns, "-c", "shell", "--image", img, "--", "/testimage", "echo-line"); !strings.Contains(out, "through attach\n") {
+			t.Errorf("kubectl debug -i output: %q", out)
+		}
+		if ready := c.jsonpath("pod/web", `{.status.containerStatuses[?(@.name=="main")].ready}`); ready != "true" {
+			t.Errorf("main ready = %q after debugging", ready)
+		}
+	})
+
 	t.Run("kubectl top pods and nodes", func(t *testing.T) {
 		// The agent samples usage every 10 s; a CPU rate needs two samples.
 		var out string

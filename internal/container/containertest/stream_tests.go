@@ -139,6 +139,20 @@ func testAttach(t *testing.T, h *harness) {
 		t.Errorf("after stdin closed the process exited %d, want 0", st.ExitCode)
 	}
 	wantErr(t, "Attach to an exited container", h.rt.Attach(h.ctx(), id, container.Streams{}), container.ErrNotRunning)
+
+	// Without stdinOnce (kubectl debug -i) the end of the client's input
+	// leaves the container's stdin open, and its output keeps coming
+	// until it exits.
+	cfg = h.ctr("line", "echo-line")
+	cfg.Stdin = true
+	id = h.run(sb, cfg)
+	h.waitState(id, container.ContainerRunning)
+	out.Reset()
+	err = h.rt.Attach(h.ctx(), id, container.Streams{Stdin: strings.NewReader("one line\n"), Stdout: &out, Stderr: &out})
+	noErr(t, "Attach without stdinOnce", err)
+	if out.String() != "one line\n" {
+		t.Errorf("attached output without stdinOnce = %q, want the line echoed", out.String())
+	}
 }
 
 // conn is the client side of a port-forward: a request, then EOF.

@@ -77,7 +77,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg con
 		LogConfig:      logConfig,
 		Resources:      resources(cfg.Resources),
 	}
-	if sl[labelSharePID] == "true" {
+	switch {
+	case cfg.PIDNamespaceOf != "":
+		host.PidMode = dcontainer.PidMode("container:" + cfg.PIDNamespaceOf)
+	case sl[labelSharePID] == "true":
 		host.PidMode = dcontainer.PidMode(join)
 	}
 	for _, g := range cfg.Security.SupplementalGroups {

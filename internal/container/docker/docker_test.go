@@ -41,6 +41,58 @@ func TestUnreachableDaemon(t *testing.T) {
 	}
 }
 
+// TestTargetPIDNamespace checks an ephemeral container with a target
+// (kubectl debug --target): in a pod that does not share its process
+// namespace, it joins the target container's PID namespace and sees its
+// processes, the target's command as PID 1.
+func TestTargetPIDNamespace(t *testing.T) {
+	img := testImage(t)
+	r := newTestRuntime(t)
+	netw := testNetwork(t, r)
+	ctx := t.Context()
+	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+		Pod:      container.PodRef{Name: "target", Namespace: "ct", UID: randomHex(8)},
+		Hostname: "target",
+		Network:  container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 11)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	start := func(cfg container.ContainerConfig) string {
+		t.Helper()
+		id, err := r.CreateContainer(ctx, sb, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	app := start(container.ContainerConfig{Name: "app", Image: img, Args: []string{"sleep"}})
+	debug := start(container.ContainerConfig{Name: "debugger", Image: img, Args: []string{"sleep"}, PIDNamespaceOf: app})
+
+	c, err := r.api.ContainerInspect(ctx, debug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "container:" + app; string(c.HostConfig.PidMode) != want || string(c.HostConfig.NetworkMode) != "container:"+sb {
+		t.Errorf("debugger joins pid %q network %q, want pid %q and the sandbox's network", c.HostConfig.PidMode, c.HostConfig.NetworkMode, want)
+	}
+	var out strings.Builder
+	if code, err := r.Exec(ctx, debug, []string{"/testimage", "ps"}, container.Streams{Stdout: &out}); err != nil || code != 0 {
+		t.Fatalf("ps: %d %v", code, err)
+	}
+	if got := out.String(); !strings.Contains(got, "1 S /testimage sleep\n") || strings.Count(got, "/testimage sleep") != 2 {
+		t.Errorf("processes the debugger sees:\n%s\nwant app's sleep as PID 1 and its own sleep", got)
+	}
+}
+
 // TestNamespaces checks the Docker settings behind a pod: what containers
 // join, the pause process as PID 1 of a shared PID namespace, and that it
 // reaps orphans.

@@ -87,7 +87,7 @@ func (r *Runtime) exec(ctx context.Context, c dcontainer.InspectResponse, cmd []
 	resize := func(ts container.TerminalSize) error {
 		return r.api.ContainerExecResize(ctx, created.ID, dcontainer.ResizeOptions{Width: uint(ts.Width), Height: uint(ts.Height)})
 	}
-	if err := pipe(ctx, hr, s, resize); err != nil {
+	if err := pipe(ctx, hr, s, true, resize); err != nil {
 		return 0, fmt.Errorf("exec in %s: %w", c.ID, err)
 	}
 	// The output ends a moment before Docker records the exit code.
@@ -108,8 +108,12 @@ func (r *Runtime) exec(ctx context.Context, c dcontainer.InspectResponse, cmd []
 }
 
 // pipe connects s to a hijacked connection until the output ends or ctx
-// ends. Stdin EOF half-closes the connection; output continues.
-func pipe(ctx context.Context, hr types.HijackedResponse, s container.Streams, resize func(container.TerminalSize) error) error {
+// ends. With closeStdin, stdin EOF half-closes the connection (the
+// process's stdin ends) and output continues; without, the connection is
+// left open, as Docker ends a whole attach session (output too) when its
+// stdin closes, and the session lasts until the process exits or ctx
+// ends.
+func pipe(ctx context.Context, hr types.HijackedResponse, s container.Streams, closeStdin bool, resize func(container.TerminalSize) error) error {
 	defer hr.Close()
 	stop := context.AfterFunc(ctx, func() { hr.Close() })
 	defer stop()
@@ -131,7 +135,9 @@ func pipe(ctx context.Context, hr types.HijackedResponse, s container.Streams, r
 	if s.Stdin != nil {
 		go func() {
 			io.Copy(hr.Conn, s.Stdin)
-			hr.CloseWrite()
+			if closeStdin {
+				hr.CloseWrite()
+			}
 		}()
 	}
 	stdout, stderr := orDiscard(s.Stdout), orDiscard(s.Stderr)
@@ -174,7 +180,9 @@ func (r *Runtime) Attach(ctx context.Context, id string, s container.Streams) er
 	resize := func(ts container.TerminalSize) error {
 		return r.api.ContainerResize(ctx, id, dcontainer.ResizeOptions{Width: uint(ts.Width), Height: uint(ts.Height)})
 	}
-	if err := pipe(ctx, hr, s, resize); err != nil {
+	// As the CRI runtimes do: the end of one client's stdin closes the
+	// container's only with stdinOnce.
+	if err := pipe(ctx, hr, s, c.Config.StdinOnce, resize); err != nil {
 		return fmt.Errorf("attach to %s: %w", id, err)
 	}
 	return nil

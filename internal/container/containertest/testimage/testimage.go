@@ -15,6 +15,7 @@
 //	ignore-term    print "ignoring SIGTERM" and run until killed
 //	log N          print "line 1" … "line N", then sleep
 //	echo-stdin     copy stdin to stdout until EOF, exit 0
+//	echo-line      copy one line of stdin to stdout, exit 0
 //	oom            allocate memory until killed
 //	orphan SECS    start a child that exits after SECS and exit at once
 //	ps             print "PID STATE CMDLINE" for every process (Linux /proc)
@@ -188,6 +189,14 @@ func Main(args []string, sys System) int {
 			fmt.Fprintln(errw, err)
 			return 1
 		}
+		return 0
+	case "echo-line":
+		line, err := bufio.NewReader(sys.Stdin()).ReadString('\n')
+		if err != nil {
+			fmt.Fprintln(errw, err)
+			return 1
+		}
+		fmt.Fprint(out, line)
 		return 0
 	case "oom":
 		fmt.Fprintln(out, "allocating")
