@@ -181,9 +181,17 @@ func kubectl(t *testing.T, stdin string, args ...string) result {
 // kubectlWith runs `gantry kubectl args...` with the kubeconfig kc.
 func kubectlWith(t *testing.T, kc, stdin string, args ...string) result {
 	t.Helper()
+	return runKubectl(t, kc, stdin, append([]string{gantryBin, "kubectl"}, args...)...)
+}
+
+// runKubectl runs the kubectl command line argv (`gantry kubectl …`, or
+// another kubectl's) with the kubeconfig kc, for at most a minute.
+func runKubectl(t *testing.T, kc, stdin string, argv ...string) result {
+	t.Helper()
+	// Not t.Context(): cleanups run kubectl too, after it is cancelled.
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, gantryBin, append([]string{"kubectl"}, args...)...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kc)
 	if stdin != "" {
 		cmd.Stdin = strings.NewReader(stdin)
