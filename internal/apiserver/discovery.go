@@ -133,14 +133,14 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, info req
 	case !core && info.gv.Version == "":
 		g, ok := d.groups[info.gv.Group]
 		if !ok {
-			s.writeError(w, r, notFound(r.URL.Path))
+			s.writeError(w, r, notFound())
 			return
 		}
 		writeJSON(w, http.StatusOK, g)
 	default:
 		list, ok := d.resources[info.gv]
 		if !ok {
-			s.writeError(w, r, notFound(r.URL.Path))
+			s.writeError(w, r, notFound())
 			return
 		}
 		writeJSON(w, http.StatusOK, list)

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -50,6 +52,20 @@ func TestErrors(t *testing.T) {
 		t.Run("path outside the API", func(t *testing.T) {
 			err := rc.Get().AbsPath("/nothing/here").Do(ctx(t)).Error()
 			wantAPIError(t, err, 404, metav1.StatusReasonNotFound)
+		})
+		// As from kube-apiserver: a plain-text 404, from which client-go
+		// makes a Status naming what was asked for (kubectl reads it).
+		t.Run("unknown subresource", func(t *testing.T) {
+			err := rc.Patch(types.MergePatchType).Namespace(ns).Resource("pods").Name("p1").SubResource("nosuch").Body([]byte(`{}`)).Do(ctx(t)).Error()
+			wantAPIError(t, err, 404, metav1.StatusReasonNotFound, "the server could not find the requested resource")
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) || se.ErrStatus.Details == nil || se.ErrStatus.Details.Name != "p1" || se.ErrStatus.Details.Kind != "pods" {
+				t.Errorf("status of an unknown subresource: %+v, want details naming pods p1", se)
+			}
+			body, err := rc.Get().AbsPath("/api/v1/widgets").DoRaw(ctx(t))
+			if string(body) != "404 page not found\n" {
+				t.Errorf("body of an unknown resource's 404 = %q (%v)", body, err)
+			}
 		})
 	})
 

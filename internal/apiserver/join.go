@@ -48,7 +48,7 @@ func (s *Server) serveJoin(w http.ResponseWriter, r *http.Request, user *auth.Us
 		return
 	}
 	if s.cfg.IssueNodeCredentials == nil {
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	if r.Method != http.MethodPost {

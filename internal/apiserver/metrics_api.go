@@ -55,7 +55,7 @@ func (s *Server) serveMetricsAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if parts[0] != metricsGV.Version {
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	parts = parts[1:]
@@ -93,7 +93,7 @@ func (s *Server) serveMetricsAPI(w http.ResponseWriter, r *http.Request) {
 			name = parts[3]
 		}
 	default:
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	s.servePodMetrics(ctx, w, r, ns, name, sel)

@@ -17,7 +17,7 @@ const ProfilingPath = "/debug/pprof"
 // else gets 403 Forbidden. With profiling off the paths do not exist.
 func (s *Server) serveProfiling(w http.ResponseWriter, r *http.Request, user *auth.User) {
 	if !s.cfg.Profiling {
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	if ok, reason := authorize(user, attributes{verb: strings.ToLower(r.Method), path: r.URL.Path}); !ok {

@@ -27,11 +27,11 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 	}
 	res := s.cfg.Registry.Get(info.gv.WithResource(info.resource))
 	if res == nil || info.verb == "" {
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	if !res.Namespaced && info.namespace != "" {
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	if res.Namespaced && info.namespace == "" {
@@ -39,7 +39,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 		switch info.verb {
 		case "list", "watch":
 		case "get":
-			s.writeError(w, r, notFound(r.URL.Path))
+			s.writeError(w, r, notFound())
 			return
 		default:
 			s.writeError(w, r, apierrors.NewMethodNotSupported(res.GVR.GroupResource(), r.Method))
@@ -49,7 +49,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request, info requ
 	req := &request{requestInfo: info, res: res, store: s.objectStore(res)}
 	if info.subresource != "" {
 		if !res.HasSubresource(info.subresource) && !(info.subresource == "finalize" && res.GVR.Resource == "namespaces") {
-			s.writeError(w, r, notFound(r.URL.Path))
+			s.writeError(w, r, notFound())
 			return
 		}
 		if !subresourceVerbs[info.subresource][info.verb] {

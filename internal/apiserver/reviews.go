@@ -86,7 +86,7 @@ func (s *Server) serveReview(w http.ResponseWriter, r *http.Request, info reques
 	gr := schema.GroupResource{Group: k.gv.Group, Resource: k.resource}
 	switch {
 	case k.namespaced != (info.namespace != ""):
-		return notFound(r.URL.Path)
+		return notFound()
 	case info.verb != "create" || info.name != "" || info.subresource != "":
 		return apierrors.NewMethodNotSupported(gr, r.Method)
 	}

@@ -16,6 +16,7 @@ import (
 
 	jsonpatch "gopkg.in/evanphx/json-patch.v4"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -303,7 +304,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.URL.Path == "/metrics":
 		if s.cfg.Metrics == nil {
-			s.writeError(w, r, notFound(r.URL.Path))
+			s.writeError(w, r, notFound())
 			return
 		}
 		s.cfg.Metrics.ServeHTTP(w, r)
@@ -313,7 +314,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case strings.HasPrefix(r.URL.Path, "/openapi/"):
 		if s.cfg.OpenAPI == nil {
-			s.writeError(w, r, notFound(r.URL.Path))
+			s.writeError(w, r, notFound())
 			return
 		}
 		s.cfg.OpenAPI.ServeHTTP(w, r)
@@ -325,7 +326,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	info, ok := parseRequestInfo(r)
 	if !ok {
-		s.writeError(w, r, notFound(r.URL.Path))
+		s.writeError(w, r, notFound())
 		return
 	}
 	if !info.resourceRequest {
@@ -341,6 +342,19 @@ func unauthorized() error {
 	return newStatusError(http.StatusUnauthorized, "Unauthorized", "Unauthorized")
 }
 
-func notFound(path string) error {
-	return newStatusError(http.StatusNotFound, "NotFound", fmt.Sprintf("the server could not find the requested resource"))
+// notFound is the answer to a path the server has no handler for: as
+// kube-apiserver's (net/http's) not-found handler, a plain-text "404 page
+// not found" (writeError). client-go turns it into a NotFound Status
+// that names the resource and object asked for, details kubectl reads
+// (kubectl debug did, and crashed on a JSON Status without them).
+func notFound() error { return noRoute{} }
+
+// noRoute is notFound's error; as an APIStatus it is a 404 NotFound
+// wherever a Status is needed instead.
+type noRoute struct{}
+
+func (noRoute) Error() string { return "the server could not find the requested resource" }
+
+func (e noRoute) Status() metav1.Status {
+	return metav1.Status{Status: metav1.StatusFailure, Code: http.StatusNotFound, Reason: metav1.StatusReasonNotFound, Message: e.Error()}
 }

@@ -48,7 +48,7 @@ var (
 func (s *Server) handleTokenRequest(w http.ResponseWriter, r *http.Request, req *request) error {
 	issuer := s.cfg.ServiceAccountTokens
 	if issuer == nil {
-		return notFound(r.URL.Path)
+		return notFound()
 	}
 	tr := &authenticationv1.TokenRequest{}
 	if err := s.decodeBody(r, tr, authenticationv1.SchemeGroupVersion.WithKind("TokenRequest")); err != nil {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -82,6 +83,10 @@ const listChunk = 64 << 10
 
 // writeError writes err as a metav1.Status.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.As(err, new(noRoute)) {
+		http.NotFound(w, r)
+		return
+	}
 	st := toStatus(err)
 	st.Kind, st.APIVersion = "Status", "v1"
 	code := int(st.Code)
