@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
@@ -41,9 +42,10 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, cfg container.NetworkConfig
 			continue // created concurrently by another node: inspect it
 		case cerrdefs.IsPermissionDenied(err):
 			// Docker answers 403 when the subnet overlaps another network's,
-			// also when another node of this host has just created this
-			// very network: look again before calling it a conflict.
-			if n, ierr := r.inspectNetwork(ctx, cfg.Name); ierr == nil && n.Subnet == want.String() {
+			// also while another node of this host is creating this very
+			// network (its pool is taken before its name can be
+			// inspected): wait for the name before calling it a conflict.
+			if n, ok := r.awaitNetwork(ctx, cfg.Name, want.String()); ok {
 				return n, nil
 			}
 			return container.Network{}, fmt.Errorf("create network %q: %w: %w", cfg.Name, container.ErrConflict, err)
@@ -53,6 +55,31 @@ func (r *Runtime) EnsureNetwork(ctx context.Context, cfg container.NetworkConfig
 	}
 	return container.Network{}, fmt.Errorf("create network %q: %w", cfg.Name, container.ErrConflict)
 }
+
+// awaitNetwork polls for a network called name with the given subnet for
+// up to networkCreateWait, long enough for a concurrent create to finish.
+// It returns false when none appears or one with another subnet does.
+func (r *Runtime) awaitNetwork(ctx context.Context, name, subnet string) (container.Network, bool) {
+	deadline := time.Now().Add(networkCreateWait)
+	for {
+		n, err := r.inspectNetwork(ctx, name)
+		if err == nil {
+			return n, n.Subnet == subnet
+		}
+		if !cerrdefs.IsNotFound(err) || time.Now().After(deadline) {
+			return container.Network{}, false
+		}
+		select {
+		case <-ctx.Done():
+			return container.Network{}, false
+		case <-time.After(20 * time.Millisecond): // polling interval
+		}
+	}
+}
+
+// networkCreateWait bounds how long EnsureNetwork waits for a network
+// another node of the host is creating.
+const networkCreateWait = 5 * time.Second
 
 // inspectNetwork returns the network name or Docker's (unclassified) error.
 func (r *Runtime) inspectNetwork(ctx context.Context, name string) (container.Network, error) {
