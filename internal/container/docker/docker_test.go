@@ -50,18 +50,10 @@ func TestTargetPIDNamespace(t *testing.T) {
 	r := newTestRuntime(t)
 	netw := testNetwork(t, r)
 	ctx := t.Context()
-	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+	sb := runSandbox(t, r, container.SandboxConfig{
 		Pod:      container.PodRef{Name: "target", Namespace: "ct", UID: randomHex(8)},
 		Hostname: "target",
 		Network:  container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 11)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	start := func(cfg container.ContainerConfig) string {
 		t.Helper()
@@ -101,19 +93,11 @@ func TestNamespaces(t *testing.T) {
 	r := newTestRuntime(t)
 	netw := testNetwork(t, r)
 	ctx := t.Context()
-	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+	sb := runSandbox(t, r, container.SandboxConfig{
 		Pod:                   container.PodRef{Name: "ns", Namespace: "ct", UID: randomHex(8)},
 		Hostname:              "ns",
 		Network:               container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 10)},
 		ShareProcessNamespace: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{Name: "app", Image: img, Args: []string{"sleep"}})
 	if err != nil {
@@ -183,17 +167,9 @@ func TestHostConfig(t *testing.T) {
 	img := testImage(t)
 	r := newTestRuntime(t)
 	ctx := t.Context()
-	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+	sb := runSandbox(t, r, container.SandboxConfig{
 		Pod:     container.PodRef{Name: "hc", Namespace: "ct", UID: randomHex(8)},
 		Network: container.SandboxNetwork{HostNetwork: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	uid, gid := int64(1000), int64(3000)
 	id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{
@@ -247,17 +223,9 @@ func TestOOMFromEvents(t *testing.T) {
 	img := testImage(t)
 	r := newTestRuntime(t)
 	ctx := t.Context()
-	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+	sb := runSandbox(t, r, container.SandboxConfig{
 		Pod:     container.PodRef{Name: "oom", Namespace: "ct", UID: randomHex(8)},
 		Network: container.SandboxNetwork{HostNetwork: true},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	start := func(name string, args ...string) string {
 		id, err := r.CreateContainer(ctx, sb, container.ContainerConfig{Name: name, Image: img, Args: args,
@@ -333,19 +301,11 @@ func TestHostPort(t *testing.T) {
 	}
 	hostPort := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	sb, err := r.RunSandbox(ctx, container.SandboxConfig{
+	sb := runSandbox(t, r, container.SandboxConfig{
 		Pod:      container.PodRef{Name: "hp", Namespace: "ct", UID: randomHex(8)},
 		Hostname: "hp",
 		Network:  container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 10)},
 		Ports:    []container.PortMapping{{ContainerPort: 8080, HostPort: hostPort, HostIP: "127.0.0.1"}, {ContainerPort: 9090}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
-			t.Errorf("cleanup: %v", err)
-		}
 	})
 	if v, err := r.Version(ctx); err != nil || !strings.HasPrefix(v, "docker://") {
 		t.Errorf("Version = %q, %v", v, err)
@@ -374,4 +334,19 @@ func TestHostPort(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// runSandbox runs a sandbox for the test and removes it when the test ends.
+func runSandbox(t *testing.T, r *Runtime, cfg container.SandboxConfig) string {
+	t.Helper()
+	sb, err := r.RunSandbox(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(context.Background(), sb); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	})
+	return sb
 }
