@@ -35,27 +35,13 @@ func TestScenarioDeadAgentPodsReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	agents := map[string]*testcluster.Agent{}
-	for _, name := range []string{"node-a", "node-b"} {
+	addAgent := func(name string) {
 		agents[name] = c.AddAgent(t, name, nil)
 		agents[name].Runtime.AddImage("app:1", fake.Image{Program: fake.Idle})
 	}
-	// node-b is cordoned until the pods run on node-a.
-	setUnschedulable := func(name string, v bool) {
-		t.Helper()
-		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-			n, err := cs.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil {
-				return false, nil // not registered yet
-			}
-			n.Spec.Unschedulable = v
-			_, err = cs.CoreV1().Nodes().Update(ctx, n, metav1.UpdateOptions{})
-			return err == nil, nil
-		})
-		if err != nil {
-			t.Fatalf("cordon %s: %v", name, err)
-		}
-	}
-	setUnschedulable("node-b", true)
+	// node-b joins only once the pods run on node-a: cordoning it instead
+	// raced with the scheduler's view of the cordon.
+	addAgent("node-a")
 
 	labels := map[string]string{"app": "web"}
 	_, err := cs.AppsV1().ReplicaSets(ns).Create(ctx, &appsv1.ReplicaSet{
@@ -92,7 +78,22 @@ func TestScenarioDeadAgentPodsReplaced(t *testing.T) {
 		}
 		return fmt.Sprintf("ready pods by node %v", on), nil
 	})
-	setUnschedulable("node-b", false)
+	addAgent("node-b")
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		n, err := cs.CoreV1().Nodes().Get(ctx, "node-b", metav1.GetOptions{})
+		if err != nil {
+			return false, nil // not registered yet
+		}
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("node-b not Ready: %v", err)
+	}
 
 	agents["node-a"].Stop()
 	killed := time.Now()
