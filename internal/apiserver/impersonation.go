@@ -63,8 +63,10 @@ func impersonate(u *auth.User, h http.Header) (*auth.User, error) {
 	if ok, reason := authorize(u, attributes{resource: true, verb: "impersonate"}); !ok {
 		return nil, apierrors.NewForbidden(authenticationv1.Resource("users"), name, fmt.Errorf("user %q cannot impersonate: %s", u.Name, reason))
 	}
-	if ns, sa, ok := strings.Cut(strings.TrimPrefix(name, auth.ServiceAccountUserPrefix), ":"); ok && strings.HasPrefix(name, auth.ServiceAccountUserPrefix) && ns != "" && sa != "" && len(groups) == 0 {
-		groups = []string{auth.GroupServiceAccounts, auth.GroupServiceAccountsPrefix + ns}
+	if rest, isSA := strings.CutPrefix(name, auth.ServiceAccountUserPrefix); isSA && len(groups) == 0 {
+		if ns, sa, ok := strings.Cut(rest, ":"); ok && ns != "" && sa != "" {
+			groups = []string{auth.GroupServiceAccounts, auth.GroupServiceAccountsPrefix + ns}
+		}
 	}
 	out := &auth.User{Name: name, UID: uid, Groups: groups}
 	if name != "system:anonymous" {

@@ -53,9 +53,17 @@ var reviewKinds = []reviewKind{
 	{authorizationv1.SchemeGroupVersion, "subjectaccessreviews", "SubjectAccessReview", false, (*Server).handleSubjectAccessReview},
 }
 
-// reviewGroupVersions are the group versions of reviewKinds, in the order
-// discovery lists them.
-var reviewGroupVersions = []schema.GroupVersion{authenticationv1.SchemeGroupVersion, authorizationv1.SchemeGroupVersion}
+// reviewGroupVersions are the group versions of reviewKinds, in their
+// order, as discovery lists them.
+var reviewGroupVersions = func() []schema.GroupVersion {
+	var gvs []schema.GroupVersion
+	for _, k := range reviewKinds {
+		if !slices.Contains(gvs, k.gv) {
+			gvs = append(gvs, k.gv)
+		}
+	}
+	return gvs
+}()
 
 // reviewFor returns the review kind a resource request names, or nil.
 func reviewFor(info requestInfo) *reviewKind {
