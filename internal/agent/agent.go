@@ -118,7 +118,7 @@ func DefaultConfig() Config {
 		BackoffBase:          10 * time.Second,
 		BackoffMax:           5 * time.Minute,
 		BackoffReset:         10 * time.Minute,
-		Workers:              8,
+		Workers:              16,
 		StreamingPort:        10250,
 		StatsInterval:        10 * time.Second,
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +96,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg con
 	}
 	if host.Mounts, err = mounts(cfg.Mounts); err != nil {
 		return "", err
+	}
+	if sl[labelPlumbed] == "true" {
+		host.Binds = r.podFiles(sb.Name, cfg.Mounts)
+		labels[labelPlumbed] = "true" // for ContainerStats
 	}
 
 	created, err := r.api.ContainerCreate(ctx, conf, host, nil, nil, name)
@@ -340,4 +346,21 @@ func (r *Runtime) ListContainers(ctx context.Context, f container.ContainerFilte
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// podFiles binds the /etc/hosts and resolv.conf that RunSandbox wrote for
+// a plumbed sandbox (Docker shares them only from sandboxes it attached),
+// except where the container mounts something else there.
+func (r *Runtime) podFiles(sandboxName string, own []container.Mount) []string {
+	dir := filepath.Join(r.cfg.StateDir, strings.TrimPrefix(sandboxName, "/"))
+	var binds []string
+	for _, f := range []struct{ file, target, mode string }{
+		{"hosts", "/etc/hosts", ""},
+		{"resolv.conf", "/etc/resolv.conf", ":ro"},
+	} {
+		if !slices.ContainsFunc(own, func(m container.Mount) bool { return path.Clean(m.Target) == f.target }) {
+			binds = append(binds, filepath.Join(dir, f.file)+":"+f.target+f.mode)
+		}
+	}
+	return binds
 }

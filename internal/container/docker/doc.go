@@ -7,8 +7,10 @@
 // A sandbox is a container of Gantry's own pause image (built locally from
 // the embedded pause program, see pause.go and
 // docs/design/0002-pause-image.md) with IpcMode "shareable". On a pod
-// network it is attached to a user-defined bridge network with a fixed IP;
-// with host network it uses NetworkMode "host". App containers join it with
+// network it gets a fixed IP on a user-defined bridge network: plumbed by
+// this runtime when the daemon is local and we are root (podnet.go,
+// docs/design/0012-pod-network-plumbing.md), else attached by Docker; with
+// host network it uses NetworkMode "host". App containers join it with
 // NetworkMode, IpcMode (and PidMode, with a shared process namespace)
 // "container:<sandbox>".
 //
@@ -25,7 +27,14 @@
 //     written to <StateDir>/<sandbox>/resolv.conf and bind-mounted at
 //     /etc/resolv.conf in the sandbox; Docker then uses that file as the
 //     sandbox's ResolvConfPath, which joined containers inherit, as they
-//     inherit its /etc/hosts (hostname, Domainname, HostAliases).
+//     inherit its /etc/hosts (hostname, Domainname, HostAliases). For a
+//     plumbed sandbox Docker writes neither file: the runtime writes both
+//     and binds them into every container of the pod.
+//   - Docker configures an attached container's network in a prestart
+//     hook that runs a fresh dockerd, about 0.35 s of CPU here: the reason
+//     for plumbing. Its stats API answers zeros for containers joined to a
+//     sandbox it did not attach, so those are read from their cgroups
+//     (cgroupstats.go).
 //   - Docker's stop timeout has a granularity of one second.
 //   - State.OOMKilled loses a race with the exit event now and then; the
 //     daemon's "oom" event fills in (oom.go).

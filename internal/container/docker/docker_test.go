@@ -238,22 +238,7 @@ func TestOOMFromEvents(t *testing.T) {
 		}
 		return id
 	}
-	exited := func(id string) container.ContainerStatus {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			st, err := r.ContainerStatus(ctx, id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.State == container.ContainerExited {
-				return st
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s still %s", id, st.State)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	exited := func(id string) container.ContainerStatus { return waitExited(t, r, id) }
 
 	hog := start("hog", "oom")
 	st := exited(hog)
@@ -327,12 +312,33 @@ func TestHostPort(t *testing.T) {
 			if !strings.Contains(string(body), "hello from hp") {
 				t.Errorf("GET %s = %q", url, body)
 			}
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("GET %s: %v", url, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The sandbox Docker attached (it owns port publishing) and one the
+	// runtime plumbed share the network.
+	if c, err := r.api.ContainerInspect(ctx, sb); err != nil || c.Config.NetworkDisabled || c.Config.Labels[labelPlumbed] != "" {
+		t.Fatalf("a sandbox with a hostPort is not Docker's (%v)", err)
+	}
+	other := runSandbox(t, r, container.SandboxConfig{
+		Pod:     container.PodRef{Name: "peer", Namespace: "ct", UID: randomHex(8)},
+		Network: container.SandboxNetwork{Network: netw.Name, IP: nthIP(netw.Subnet, 11)},
+	})
+	get, err := r.CreateContainer(ctx, other, container.ContainerConfig{Name: "get", Image: img, Args: []string{"get", "http://" + nthIP(netw.Subnet, 10) + ":8080/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartContainer(ctx, get); err != nil {
+		t.Fatal(err)
+	}
+	st := waitExited(t, r, get)
+	if logs := containerLogs(t, r, get); st.ExitCode != 0 || !strings.Contains(logs, "hello from hp") {
+		t.Errorf("a plumbed pod reaching the Docker-attached one: exit %d, output %q", st.ExitCode, logs)
 	}
 }
 
@@ -349,4 +355,38 @@ func runSandbox(t *testing.T, r *Runtime, cfg container.SandboxConfig) string {
 		}
 	})
 	return sb
+}
+
+// waitExited waits up to 30 s for container id to exit.
+func waitExited(t *testing.T, r *Runtime, id string) container.ContainerStatus {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := r.ContainerStatus(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.State == container.ContainerExited {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still %s", id, st.State)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+}
+
+// containerLogs returns a container's output so far.
+func containerLogs(t *testing.T, r *Runtime, id string) string {
+	t.Helper()
+	rc, err := r.ContainerLogs(t.Context(), id, container.LogOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -17,6 +17,8 @@ const (
 	labelKind         = "io.gantry.kind" // kindSandbox or kindContainer
 	labelSandboxID    = "io.gantry.sandbox.id"
 	labelNetwork      = "io.gantry.sandbox.network"
+	labelIP           = "io.gantry.sandbox.ip"
+	labelPlumbed      = "io.gantry.sandbox.plumbed" // network and pod files are the runtime's (podnet.go)
 	labelHostNetwork  = "io.gantry.sandbox.host-network"
 	labelSharePID     = "io.gantry.sandbox.share-pid"
 	labelImage        = "io.gantry.image"

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	dcontainer "github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/network"
 
 	"github.com/gantry-dev/gantry/internal/container"
@@ -107,7 +110,18 @@ func (r *Runtime) RemoveNetwork(ctx context.Context, name string) error {
 	if _, err := r.inspectNetwork(ctx, name); cerrdefs.IsNotFound(err) {
 		return nil
 	}
-	err := r.api.NetworkRemove(ctx, name)
+	// Docker refuses while containers it attached are on the network, but
+	// knows nothing of the sandboxes this runtime plumbed (podnet.go).
+	f := filters.NewArgs(filters.Arg("label", labelKind+"="+kindSandbox),
+		filters.Arg("label", labelNetwork+"="+name), filters.Arg("label", labelPlumbed+"=true"))
+	attached, err := r.api.ContainerList(ctx, dcontainer.ListOptions{Filters: f}) // running only
+	if err != nil {
+		return classify(err, "remove network %q", name)
+	}
+	if len(attached) > 0 {
+		return fmt.Errorf("remove network %q: %w: %d running sandboxes are attached, %s among them", name, container.ErrConflict, len(attached), strings.TrimPrefix(attached[0].Names[0], "/"))
+	}
+	err = r.api.NetworkRemove(ctx, name)
 	switch {
 	case err == nil, cerrdefs.IsNotFound(err):
 		return nil

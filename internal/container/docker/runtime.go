@@ -44,6 +44,13 @@ type Runtime struct {
 	pauseMu    sync.Mutex
 	pauseReady bool
 
+	// plumbs is set when this runtime configures pod networks itself
+	// (podnet.go). ipClaims holds the "network/IP"s that RunSandbox calls
+	// are setting up, naming the sandbox.
+	plumbs   bool
+	ipMu     sync.Mutex
+	ipClaims map[string]string
+
 	// oomChecked caches oomKilledLate's answers by container ID.
 	oomChecked sync.Map
 }
@@ -62,7 +69,9 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker: client for %q: %w", cfg.Host, err)
 	}
-	return &Runtime{cfg: cfg, api: api, log: logging.Component(log, "docker")}, nil
+	r := &Runtime{cfg: cfg, api: api, log: logging.Component(log, "docker")}
+	r.plumbs = cfg.StateDir != "" && plumbsNetworks(api.DaemonHost())
+	return r, nil
 }
 
 // Close releases the client's connections. The runtime must not be used

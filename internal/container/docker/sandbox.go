@@ -53,46 +53,84 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 		Labels:     labels,
 	}
 	host := &dcontainer.HostConfig{
-		IpcMode:   "shareable",
-		Sysctls:   cfg.Sysctls,
-		LogConfig: logConfig,
+		IpcMode: "shareable",
+		Sysctls: cfg.Sysctls,
+		// The pause program prints nothing and nobody reads its logs.
+		LogConfig: dcontainer.LogConfig{Type: "none"},
 	}
-	for _, a := range cfg.HostAliases {
-		for _, h := range a.Hostnames {
-			host.ExtraHosts = append(host.ExtraHosts, h+":"+a.IP)
-		}
+	exposed, bindings, err := portBindings(cfg.Ports)
+	if err != nil {
+		return "", err
 	}
+	// Plumbed: the pod network is configured by this runtime (podnet.go);
+	// otherwise Docker attaches the sandbox (remote daemons, hostPorts).
+	plumbed := !netw.HostNetwork && r.plumbs && len(bindings) == 0
 	var netConf *network.NetworkingConfig
-	if netw.HostNetwork {
+	var bridge bridgeNetwork
+	switch {
+	case netw.HostNetwork:
 		host.NetworkMode = "host"
 		labels[labelHostNetwork] = "true"
-	} else {
+	case plumbed:
+		if bridge, err = r.lookupBridge(ctx, netw.Network); err != nil {
+			return "", fmt.Errorf("sandbox %s: %w", name, err)
+		}
+		if ip := netip.MustParseAddr(netw.IP); !bridge.subnet.Contains(ip) || ip == bridge.gateway {
+			return "", fmt.Errorf("sandbox %s: %w: IP %s is not a pod address of network %q (%s)", name, container.ErrInvalid, ip, netw.Network, bridge.subnet)
+		}
+		conf.NetworkDisabled = true
+		host.NetworkMode = "none"
+		labels[labelNetwork], labels[labelIP] = netw.Network, netw.IP
+	default:
 		host.NetworkMode = dcontainer.NetworkMode(netw.Network)
-		labels[labelNetwork] = netw.Network
+		labels[labelNetwork], labels[labelIP] = netw.Network, netw.IP
 		netConf = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 			netw.Network: {IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: netw.IP}},
 		}}
-		exposed, bindings, err := portBindings(cfg.Ports)
-		if err != nil {
-			return "", err
-		}
 		conf.ExposedPorts, host.PortBindings = exposed, bindings
 	}
 	if cfg.ShareProcessNamespace {
 		labels[labelSharePID] = "true"
 	}
 	dir := filepath.Join(r.cfg.StateDir, name)
-	if cfg.DNS != nil {
+	dns := cfg.DNS
+	if plumbed {
+		// Docker writes neither file for a container without network.
+		if dns == nil {
+			dns = nodeResolvConf("/etc/resolv.conf")
+		}
+		path := filepath.Join(dir, "hosts")
+		if err := writeFileAtomic(path, hostsFile(cfg)); err != nil {
+			return "", fmt.Errorf("sandbox %s: %w", name, err)
+		}
+		host.Binds = append(host.Binds, path+":/etc/hosts")
+		labels[labelPlumbed] = "true"
+	} else {
+		for _, a := range cfg.HostAliases {
+			for _, h := range a.Hostnames {
+				host.ExtraHosts = append(host.ExtraHosts, h+":"+a.IP)
+			}
+		}
+	}
+	if dns != nil {
 		if r.cfg.StateDir == "" {
 			return "", fmt.Errorf("sandbox %s: %w: DNS settings need Config.StateDir", name, container.ErrInvalid)
 		}
 		path := filepath.Join(dir, "resolv.conf")
-		if err := writeFileAtomic(path, resolvConf(cfg.DNS)); err != nil {
+		if err := writeFileAtomic(path, resolvConf(dns)); err != nil {
 			return "", fmt.Errorf("sandbox %s: %w", name, err)
 		}
 		host.Binds = append(host.Binds, path+":/etc/resolv.conf:ro")
 	}
 
+	var release func()
+	if !netw.HostNetwork {
+		if release, err = r.claimIP(ctx, name, netw); err != nil {
+			os.RemoveAll(dir)
+			return "", err
+		}
+		defer release()
+	}
 	created, err := r.api.ContainerCreate(ctx, conf, host, netConf, nil, name)
 	if err != nil {
 		if cerrdefs.IsConflict(err) {
@@ -105,8 +143,13 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 		}
 		return "", classify(err, "create sandbox %s", name)
 	}
-	if err := r.api.ContainerStart(ctx, created.ID, dcontainer.StartOptions{}); err != nil {
+	err = r.api.ContainerStart(ctx, created.ID, dcontainer.StartOptions{})
+	if err != nil {
 		err = r.startSandboxError(ctx, name, netw, err)
+	} else if plumbed {
+		err = r.plumbSandbox(ctx, created.ID, bridge, netw.IP)
+	}
+	if err != nil {
 		// Clean up with a fresh context: ctx may be what failed.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
@@ -115,6 +158,60 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 		return "", err
 	}
 	return created.ID, nil
+}
+
+// plumbSandbox gives the started sandbox id its pod network.
+func (r *Runtime) plumbSandbox(ctx context.Context, id string, b bridgeNetwork, ip string) error {
+	c, err := r.api.ContainerInspect(ctx, id)
+	if err != nil {
+		return classify(err, "inspect sandbox %s", id)
+	}
+	if c.State == nil || c.State.Pid == 0 {
+		return fmt.Errorf("sandbox %s: %w: its pause process is not running", id, container.ErrNotRunning)
+	}
+	if err := plumb(c.State.Pid, id, b, netip.MustParseAddr(ip)); err != nil {
+		return fmt.Errorf("sandbox %s: pod network: %w", id, err)
+	}
+	return nil
+}
+
+// claimIP refuses an IP a running sandbox of the network holds (Docker
+// knows only the IPs it attached itself) or another RunSandbox of this
+// runtime is setting up. release ends the claim once the new sandbox is
+// running, or has failed, and is seen by the label check.
+func (r *Runtime) claimIP(ctx context.Context, name string, netw container.SandboxNetwork) (release func(), err error) {
+	key := netw.Network + "/" + netw.IP
+	r.ipMu.Lock()
+	if r.ipClaims == nil {
+		r.ipClaims = map[string]string{}
+	}
+	if holder, ok := r.ipClaims[key]; ok {
+		r.ipMu.Unlock()
+		return nil, fmt.Errorf("sandbox %s: IP %s is used by %s: %w", name, netw.IP, holder, container.ErrConflict)
+	}
+	r.ipClaims[key] = name
+	r.ipMu.Unlock()
+	release = func() {
+		r.ipMu.Lock()
+		delete(r.ipClaims, key)
+		r.ipMu.Unlock()
+	}
+	f := filters.NewArgs(filters.Arg("label", labelKind+"="+kindSandbox),
+		filters.Arg("label", labelNetwork+"="+netw.Network), filters.Arg("label", labelIP+"="+netw.IP))
+	holders, err := r.api.ContainerList(ctx, dcontainer.ListOptions{Filters: f}) // running only
+	if err != nil {
+		release()
+		return nil, classify(err, "sandbox %s: IPs in use", name)
+	}
+	for _, c := range holders {
+		// A sandbox of the same name is refused as already existing by
+		// the create.
+		if holder := strings.TrimPrefix(c.Names[0], "/"); holder != name {
+			release()
+			return nil, fmt.Errorf("sandbox %s: IP %s is used by %s: %w", name, netw.IP, holder, container.ErrConflict)
+		}
+	}
+	return release, nil
 }
 
 // startSandboxError classifies a failed sandbox start. Docker reports a
@@ -295,11 +392,11 @@ func (r *Runtime) SandboxStatus(ctx context.Context, id string) (container.Sandb
 	}
 	if c.State != nil && c.State.Running {
 		sb.State = container.SandboxReady
+		var eps map[string]*network.EndpointSettings
 		if c.NetworkSettings != nil {
-			if ep := c.NetworkSettings.Networks[l[labelNetwork]]; ep != nil {
-				sb.IP = ep.IPAddress
-			}
+			eps = c.NetworkSettings.Networks
 		}
+		sb.IP = sandboxIP(l, eps)
 	}
 	return sb, nil
 }
@@ -326,9 +423,7 @@ func (r *Runtime) ListSandboxes(ctx context.Context, f container.SandboxFilter) 
 		if c.State == dcontainer.StateRunning {
 			sb.State = container.SandboxReady
 			if c.NetworkSettings != nil {
-				if ep := c.NetworkSettings.Networks[l[labelNetwork]]; ep != nil {
-					sb.IP = ep.IPAddress
-				}
+				sb.IP = sandboxIP(l, c.NetworkSettings.Networks)
 			}
 		}
 		if f.State != "" && sb.State != f.State {
@@ -337,4 +432,16 @@ func (r *Runtime) ListSandboxes(ctx context.Context, f container.SandboxFilter) 
 		out = append(out, sb)
 	}
 	return out, nil
+}
+
+// sandboxIP returns the IP of a running sandbox with labels l: its label
+// if this runtime plumbed it, else what Docker attached.
+func sandboxIP(l map[string]string, eps map[string]*network.EndpointSettings) string {
+	if l[labelPlumbed] == "true" {
+		return l[labelIP]
+	}
+	if ep := eps[l[labelNetwork]]; ep != nil {
+		return ep.IPAddress
+	}
+	return ""
 }

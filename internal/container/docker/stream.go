@@ -225,6 +225,13 @@ func (r *Runtime) ContainerStats(ctx context.Context, id string) (container.Stat
 	if c.State == nil || !c.State.Running {
 		return container.Stats{}, fmt.Errorf("stats of %s: %w", id, container.ErrNotRunning)
 	}
+	if c.Config != nil && c.Config.Labels[labelPlumbed] == "true" {
+		st, err := cgroupStats(c.State.Pid)
+		if err != nil {
+			return st, fmt.Errorf("stats of %s: %w", id, err)
+		}
+		return st, nil
+	}
 	resp, err := r.api.ContainerStatsOneShot(ctx, id)
 	if err != nil {
 		return container.Stats{}, classify(err, "stats of %s", id)
