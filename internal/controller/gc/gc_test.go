@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/informers"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	clienttesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/gantry-dev/gantry/internal/api"
@@ -229,6 +230,44 @@ func TestGC(t *testing.T) {
 				t.Fatalf("after settling: %s", msg)
 			}
 		})
+	}
+}
+
+// TestGCOrphanedSinceCached covers a dependent whose cached copy still
+// names a gone owner while the live object has no owners left (orphaned by
+// --cascade=orphan, whose update the cache has not seen yet): the
+// collector must keep it. It deleted such ReplicaSets in a CI run.
+func TestGCOrphanedSinceCached(t *testing.T) {
+	scheme := metadatafake.NewTestScheme()
+	metav1.AddMetaToScheme(scheme)
+	cached := object("ConfigMap", "a", "dep", "d1", ownedBy("ConfigMap", "gone", "o1", true))
+	client := metadatafake.NewSimpleMetadataClient(scheme, cached)
+	live := object("ConfigMap", "a", "dep", "d1")
+	client.PrependReactor("get", "configmaps", func(action clienttesting.Action) (bool, runtime.Object, error) {
+		if action.(clienttesting.GetAction).GetName() == "dep" {
+			return true, live.DeepCopy(), nil
+		}
+		return false, nil, nil
+	})
+	g, err := gc.New(gc.DefaultConfig(), client, api.NewRegistry(), nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	settle(t, g)
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "delete" || a.GetVerb() == "patch" {
+			t.Errorf("the collector wrote to an object without owners: %s %v", a.GetVerb(), a)
+		}
+	}
+	if !slices.ContainsFunc(client.Actions(), func(a clienttesting.Action) bool { return a.GetVerb() == "get" }) {
+		t.Error("the collector never read the live object: the case was not exercised")
 	}
 }
 

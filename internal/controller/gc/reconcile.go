@@ -111,15 +111,14 @@ func (g *GC) attemptToDelete(ctx context.Context, r *resource, cached *metav1.Pa
 		return err
 	}
 	cls, err := g.classify(ctx, latest, true)
-	if err != nil {
+	if err != nil || len(cls.dangling)+len(cls.waiting) == 0 {
+		// Every owner is there after all, or the object has none left: it
+		// was orphaned since the cache saw it, and must not be deleted.
 		return err
 	}
 	log := g.log.With("resource", r.gvr.Resource, "namespace", latest.Namespace, "name", latest.Name)
 	switch {
 	case len(cls.solid) > 0:
-		if len(cls.dangling)+len(cls.waiting) == 0 {
-			return nil
-		}
 		var gone []types.UID
 		for _, ref := range append(cls.dangling, cls.waiting...) {
 			gone = append(gone, ref.UID)
