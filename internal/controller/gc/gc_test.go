@@ -201,22 +201,10 @@ func TestGC(t *testing.T) {
 			scheme := metadatafake.NewTestScheme()
 			metav1.AddMetaToScheme(scheme)
 			client := metadatafake.NewSimpleMetadataClient(scheme, tt.objects...)
-			cfg := gc.DefaultConfig()
-			cfg.WaitingRecheck = 50 * time.Millisecond
-			g, err := gc.New(cfg, client, api.NewRegistry(), nil, testLogger(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithCancel(t.Context())
-			done := make(chan error, 1)
-			go func() { done <- g.Run(ctx) }()
-			defer func() {
-				cancel()
-				<-done
-			}()
+			g := runGC(t, client)
 
 			var last string
-			err = wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
+			err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 10*time.Second, true, func(ctx context.Context) (bool, error) {
 				last = check(ctx, client, tt.want)
 				return last == "", nil
 			})
@@ -249,17 +237,7 @@ func TestGCOrphanedSinceCached(t *testing.T) {
 		}
 		return false, nil, nil
 	})
-	g, err := gc.New(gc.DefaultConfig(), client, api.NewRegistry(), nil, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	g := runGC(t, client)
 	settle(t, g)
 	for _, a := range client.Actions() {
 		if a.GetVerb() == "delete" || a.GetVerb() == "patch" {
@@ -269,6 +247,25 @@ func TestGCOrphanedSinceCached(t *testing.T) {
 	if !slices.ContainsFunc(client.Actions(), func(a clienttesting.Action) bool { return a.GetVerb() == "get" }) {
 		t.Error("the collector never read the live object: the case was not exercised")
 	}
+}
+
+// runGC runs a collector on client until the test ends.
+func runGC(t *testing.T, client *metadatafake.FakeMetadataClient) *gc.GC {
+	t.Helper()
+	cfg := gc.DefaultConfig()
+	cfg.WaitingRecheck = 50 * time.Millisecond
+	g, err := gc.New(cfg, client, api.NewRegistry(), nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return g
 }
 
 // check compares the objects with want; it returns "" when all match,
