@@ -73,9 +73,7 @@ func cgroupStats(pid int) (container.Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	if inactive < usage {
-		st.MemoryWorkingSetBytes = usage - inactive
-	}
+	st.MemoryWorkingSetBytes = usageLessInactive(usage, inactive)
 	st.Timestamp = now
 	return st, nil
 }

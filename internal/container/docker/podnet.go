@@ -37,6 +37,7 @@ import (
 // bridgeNetwork is what plumbing needs to know of a Docker bridge network.
 type bridgeNetwork struct {
 	bridge  string // the bridge device, br-<network id[:12]>
+	index   int    // its interface index
 	subnet  netip.Prefix
 	gateway netip.Addr
 	mtu     int
@@ -58,7 +59,7 @@ func (r *Runtime) lookupBridge(ctx context.Context, name string) (bridgeNetwork,
 	if err != nil {
 		return bridgeNetwork{}, fmt.Errorf("network %q: bridge %s: %w: %w", name, b.bridge, container.ErrNotFound, err)
 	}
-	b.mtu = link.Attrs().MTU
+	b.index, b.mtu = link.Attrs().Index, link.Attrs().MTU
 	return b, nil
 }
 
@@ -66,10 +67,6 @@ func (r *Runtime) lookupBridge(ctx context.Context, name string) (bridgeNetwork,
 // with address ip. A failure leaves nothing behind on the host; the
 // namespace goes with its sandbox.
 func plumb(pid int, sandboxID string, b bridgeNetwork, ip netip.Addr) (err error) {
-	br, err := netlink.LinkByName(b.bridge)
-	if err != nil {
-		return fmt.Errorf("bridge %s: %w", b.bridge, err)
-	}
 	// "veth" keeps the host end out of the node's addresses (agent) and
 	// fits the 15-byte name limit.
 	hostEnd := "veth" + sandboxID[:11]
@@ -77,7 +74,7 @@ func plumb(pid int, sandboxID string, b bridgeNetwork, ip netip.Addr) (err error
 		LinkAttrs: netlink.LinkAttrs{
 			Name:        hostEnd,
 			MTU:         b.mtu,
-			MasterIndex: br.Attrs().Index,
+			MasterIndex: b.index, // netlink enslaves it right after the create
 			Flags:       net.FlagUp,
 		},
 		PeerName:         "eth0",
@@ -93,11 +90,6 @@ func plumb(pid int, sandboxID string, b bridgeNetwork, ip netip.Addr) (err error
 			netlink.LinkDel(veth) // takes the pod end with it
 		}
 	}()
-	// The host end may come up before the bridge learns it; set it up
-	// explicitly in case the create ignored the flag.
-	if err := netlink.LinkSetUp(veth); err != nil {
-		return fmt.Errorf("veth %s up: %w", hostEnd, err)
-	}
 
 	ns, err := netns.GetFromPid(pid)
 	if err != nil {

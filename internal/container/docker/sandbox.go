@@ -93,17 +93,7 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 		labels[labelSharePID] = "true"
 	}
 	dir := filepath.Join(r.cfg.StateDir, name)
-	dns := cfg.DNS
 	if plumbed {
-		// Docker writes neither file for a container without network.
-		if dns == nil {
-			dns = nodeResolvConf("/etc/resolv.conf")
-		}
-		path := filepath.Join(dir, "hosts")
-		if err := writeFileAtomic(path, hostsFile(cfg)); err != nil {
-			return "", fmt.Errorf("sandbox %s: %w", name, err)
-		}
-		host.Binds = append(host.Binds, path+":/etc/hosts")
 		labels[labelPlumbed] = "true"
 	} else {
 		for _, a := range cfg.HostAliases {
@@ -112,15 +102,9 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 			}
 		}
 	}
-	if dns != nil {
-		if r.cfg.StateDir == "" {
-			return "", fmt.Errorf("sandbox %s: %w: DNS settings need Config.StateDir", name, container.ErrInvalid)
-		}
-		path := filepath.Join(dir, "resolv.conf")
-		if err := writeFileAtomic(path, resolvConf(dns)); err != nil {
-			return "", fmt.Errorf("sandbox %s: %w", name, err)
-		}
-		host.Binds = append(host.Binds, path+":/etc/resolv.conf:ro")
+	if host.Binds, err = r.writePodFiles(dir, cfg, plumbed); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("sandbox %s: %w", name, err)
 	}
 
 	var release func()
@@ -160,6 +144,36 @@ func (r *Runtime) RunSandbox(ctx context.Context, cfg container.SandboxConfig) (
 	return created.ID, nil
 }
 
+// writePodFiles writes the files of a sandbox's pod into dir and returns
+// their binds: resolv.conf for the pod's DNS settings, and for a plumbed
+// sandbox, for which Docker writes neither, the hosts file and the node's
+// resolver when the pod has no DNS settings of its own.
+func (r *Runtime) writePodFiles(dir string, cfg container.SandboxConfig, plumbed bool) ([]string, error) {
+	var binds []string
+	dns := cfg.DNS
+	if plumbed {
+		if dns == nil {
+			dns = nodeResolvConf("/etc/resolv.conf")
+		}
+		path := filepath.Join(dir, "hosts")
+		if err := writeFileAtomic(path, hostsFile(cfg)); err != nil {
+			return nil, err
+		}
+		binds = append(binds, path+":/etc/hosts")
+	}
+	if dns != nil {
+		if r.cfg.StateDir == "" {
+			return nil, fmt.Errorf("%w: DNS settings need Config.StateDir", container.ErrInvalid)
+		}
+		path := filepath.Join(dir, "resolv.conf")
+		if err := writeFileAtomic(path, resolvConf(dns)); err != nil {
+			return nil, err
+		}
+		binds = append(binds, path+":/etc/resolv.conf:ro")
+	}
+	return binds, nil
+}
+
 // plumbSandbox gives the started sandbox id its pod network.
 func (r *Runtime) plumbSandbox(ctx context.Context, id string, b bridgeNetwork, ip string) error {
 	c, err := r.api.ContainerInspect(ctx, id)
@@ -180,38 +194,46 @@ func (r *Runtime) plumbSandbox(ctx context.Context, id string, b bridgeNetwork, 
 // runtime is setting up. release ends the claim once the new sandbox is
 // running, or has failed, and is seen by the label check.
 func (r *Runtime) claimIP(ctx context.Context, name string, netw container.SandboxNetwork) (release func(), err error) {
+	taken := func(holder string) error {
+		return fmt.Errorf("sandbox %s: IP %s is used by %s: %w", name, netw.IP, holder, container.ErrConflict)
+	}
 	key := netw.Network + "/" + netw.IP
 	r.ipMu.Lock()
-	if r.ipClaims == nil {
-		r.ipClaims = map[string]string{}
+	holder, busy := r.ipClaims[key]
+	if !busy {
+		if r.ipClaims == nil {
+			r.ipClaims = map[string]string{}
+		}
+		r.ipClaims[key] = name
 	}
-	if holder, ok := r.ipClaims[key]; ok {
-		r.ipMu.Unlock()
-		return nil, fmt.Errorf("sandbox %s: IP %s is used by %s: %w", name, netw.IP, holder, container.ErrConflict)
-	}
-	r.ipClaims[key] = name
 	r.ipMu.Unlock()
-	release = func() {
+	if busy {
+		return nil, taken(holder)
+	}
+	unclaim := func() {
 		r.ipMu.Lock()
 		delete(r.ipClaims, key)
 		r.ipMu.Unlock()
 	}
+	defer func() {
+		if err != nil {
+			unclaim()
+		}
+	}()
 	f := filters.NewArgs(filters.Arg("label", labelKind+"="+kindSandbox),
 		filters.Arg("label", labelNetwork+"="+netw.Network), filters.Arg("label", labelIP+"="+netw.IP))
 	holders, err := r.api.ContainerList(ctx, dcontainer.ListOptions{Filters: f}) // running only
 	if err != nil {
-		release()
 		return nil, classify(err, "sandbox %s: IPs in use", name)
 	}
 	for _, c := range holders {
 		// A sandbox of the same name is refused as already existing by
 		// the create.
 		if holder := strings.TrimPrefix(c.Names[0], "/"); holder != name {
-			release()
-			return nil, fmt.Errorf("sandbox %s: IP %s is used by %s: %w", name, netw.IP, holder, container.ErrConflict)
+			return nil, taken(holder)
 		}
 	}
-	return release, nil
+	return unclaim, nil
 }
 
 // startSandboxError classifies a failed sandbox start. Docker reports a
@@ -422,9 +444,11 @@ func (r *Runtime) ListSandboxes(ctx context.Context, f container.SandboxFilter) 
 		}
 		if c.State == dcontainer.StateRunning {
 			sb.State = container.SandboxReady
+			var eps map[string]*network.EndpointSettings
 			if c.NetworkSettings != nil {
-				sb.IP = sandboxIP(l, c.NetworkSettings.Networks)
+				eps = c.NetworkSettings.Networks
 			}
+			sb.IP = sandboxIP(l, eps)
 		}
 		if f.State != "" && sb.State != f.State {
 			continue

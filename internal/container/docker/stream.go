@@ -255,8 +255,14 @@ func workingSet(m dcontainer.MemoryStats) uint64 {
 	if !ok {
 		inactive = m.Stats["inactive_file"]
 	}
-	if inactive > m.Usage {
+	return usageLessInactive(m.Usage, inactive)
+}
+
+// usageLessInactive is a working set: memory usage less inactive file
+// pages, or 0 when the counters, read at different moments, cross.
+func usageLessInactive(usage, inactive uint64) uint64 {
+	if inactive > usage {
 		return 0
 	}
-	return m.Usage - inactive
+	return usage - inactive
 }
