@@ -93,9 +93,10 @@ func TestAgentJoin(t *testing.T) {
 					t.Errorf("cleanup: docker rm: %v\n%s", err, out)
 				}
 			}
-			// A killed agent's proxy leaves its nftables table behind;
-			// its service rules would catch later tests' service IPs.
-			removeProxyTable(node)
+			// A killed agent's proxy leaves its nftables table (whose
+			// service rules would catch later tests' service IPs) and
+			// its DOCKER-USER rule behind.
+			removeProxyRules(node)
 		}
 		_ = exec.Command("docker", "network", "rm", "gantry-"+strings.ReplaceAll(cidr, "/", "-")).Run()
 	})

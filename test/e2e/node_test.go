@@ -72,7 +72,7 @@ func startNodeCluster(t *testing.T, extraArgs ...string) *nodeCluster {
 			}
 		}
 		_ = exec.Command("docker", "network", "rm", "gantry-"+strings.ReplaceAll(cidr, "/", "-")).Run()
-		removeProxyTable(c.nodeName)
+		removeProxyRules(c.nodeName)
 		unmountUnder(t, c.dir)
 	})
 	c.start()
@@ -176,12 +176,34 @@ func portForwardGet(t *testing.T, kc, ns, obj string, port int) string {
 	return string(b)
 }
 
-// removeProxyTable deletes a node's nftables table if a stopped or killed
-// node left it (a node stopped cleanly removes its own).
-func removeProxyTable(node string) {
+// removeProxyRules deletes a node's nftables table and its DOCKER-USER
+// rule if a killed node left them (a node stopped cleanly removes its
+// own). The rule's comment names the node's table.
+func removeProxyRules(node string) {
 	table := "gantry-" + strings.ReplaceAll(node, ".", "_")
 	if exec.Command("nft", "list", "table", "ip", table).Run() == nil {
 		_ = exec.Command("nft", "delete", "table", "ip", table).Run()
+	}
+	out, err := exec.Command("iptables", "-S", "DOCKER-USER").Output()
+	if err != nil {
+		return // no Docker chain: no rule
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		rule, ok := strings.CutPrefix(line, "-A DOCKER-USER ")
+		if !ok || !strings.Contains(rule, `"`+table+`: `) {
+			continue
+		}
+		// iptables -S quotes the comment, which has spaces: a quoted
+		// part is one argument, without its quotes.
+		args := []string{"-D", "DOCKER-USER"}
+		for i, part := range strings.Split(rule, `"`) {
+			if i%2 == 1 {
+				args = append(args, part)
+			} else {
+				args = append(args, strings.Fields(part)...)
+			}
+		}
+		_ = exec.Command("iptables", args...).Run()
 	}
 }
 
